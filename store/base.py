@@ -1,0 +1,160 @@
+"""The one small interface every dataset backend implements.
+
+A *dataset* is a folder of files laid out exactly as its Hub dataset repo would be. Paths are POSIX,
+relative to the dataset root. Readers never crash on a bad file: corrupt JSON is reported (path + reason)
+through :attr:`DatasetStore.problems` and skipped; writers never overwrite a corrupt file silently.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+
+
+class StoreError(Exception):
+    """Base class of the store's errors."""
+
+
+class CorruptFileError(StoreError):
+    """A stored file exists but cannot be parsed; it is never overwritten implicitly."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"corrupt file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ConflictError(StoreError):
+    """A compare-and-swap lost its race more times than it was allowed to retry."""
+
+
+class InvalidPathError(StoreError, ValueError):
+    """A path tries to leave the dataset root or is otherwise not a plain relative path."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file a reader skipped, and why (shown to maintainers, logged once)."""
+
+    path: str
+    reason: str
+
+
+def clean_path(path: str) -> str:
+    """Normalise a dataset-relative path and refuse anything that could escape the root."""
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        raise InvalidPathError(f"invalid dataset path: {path!r}")
+    norm = posixpath.normpath(path)
+    if norm.startswith("/") or norm == "." or norm.startswith("../") or norm == "..":
+        raise InvalidPathError(f"path leaves the dataset: {path!r}")
+    return norm
+
+
+def parse_json(path: str, data: bytes) -> JsonDict:
+    """Parse a stored JSON object or raise :class:`CorruptFileError` naming the path."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptFileError(path, str(exc)) from None
+    if not isinstance(obj, dict):
+        raise CorruptFileError(path, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def dump_json(obj: JsonDict) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+
+
+Updater = Callable[[JsonDict | None], JsonDict | None]
+"""Gets the current content (None if absent) and returns the new one, or None to leave it unchanged."""
+
+
+class DatasetStore(ABC):
+    """Files of one dataset (``results`` or ``queue``), local or on the Hub."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self.problems: dict[str, Problem] = {}
+
+    # --- primitives each backend implements -------------------------------------------------
+    @abstractmethod
+    def list_files(self, prefix: str = "") -> list[str]:
+        """Sorted paths of all files under ``prefix`` (a folder path or '')."""
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes | None:
+        """The file's content, or None when it does not exist."""
+
+    @abstractmethod
+    def write_bytes(self, path: str, data: bytes, message: str = "") -> None:
+        """Atomically create or replace one file."""
+
+    @abstractmethod
+    def update_json(
+        self, path: str, updater: Updater, message: str = "", attempts: int = 20
+    ) -> JsonDict | None:
+        """Compare-and-swap one JSON file: re-read and re-apply ``updater`` until the write wins.
+
+        Returns the content now stored. Raises :class:`CorruptFileError` if the current file is corrupt,
+        :class:`ConflictError` after ``attempts`` lost races; exceptions from ``updater`` propagate and
+        nothing is written.
+        """
+
+    @abstractmethod
+    def delete(self, path: str, message: str = "") -> None:
+        """Remove one file if it exists."""
+
+    # --- helpers built on the primitives ----------------------------------------------------
+    def exists(self, path: str) -> bool:
+        return self.read_bytes(path) is not None
+
+    def read_json(self, path: str) -> JsonDict | None:
+        """Parsed content, None if absent; raises CorruptFileError if unreadable."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        return parse_json(path, data)
+
+    def write_json(self, path: str, obj: JsonDict, message: str = "") -> None:
+        self.write_bytes(path, dump_json(obj), message)
+
+    def create_json(self, path: str, obj: JsonDict, message: str = "") -> bool:
+        """Write ``obj`` only if ``path`` does not exist yet (atomic); True if this call created it."""
+        created = False
+
+        def create(current: JsonDict | None) -> JsonDict | None:
+            nonlocal created
+            created = current is None
+            return obj if current is None else None
+
+        self.update_json(path, create, message)
+        return created
+
+    def iter_json(self, prefix: str = "", suffix: str = ".json") -> Iterator[tuple[str, JsonDict]]:
+        """Every parseable JSON object under ``prefix``; bad files are reported and skipped."""
+        for path in self.list_files(prefix):
+            if not path.endswith(suffix):
+                continue
+            try:
+                obj = self.read_json(path)
+            except CorruptFileError as exc:
+                self.report_problem(exc.path, exc.reason)
+                continue
+            if obj is not None:
+                self.problems.pop(path, None)
+                yield path, obj
+
+    def report_problem(self, path: str, reason: str) -> None:
+        if path not in self.problems:
+            log.warning("skipping %s/%s: %s", self.name, path, reason)
+        self.problems[path] = Problem(path, reason)
