@@ -1,0 +1,146 @@
+"""``python -m harness MODEL ...``: evaluate one model and write its result record as JSON.
+
+Progress lines go to stderr only with --verbose, so a failure prints exactly one line.
+Exit status: 0 record written; 1 record written but no measurement succeeded; 2 bad input (one line
+``error: ...`` on stderr, no traceback unless --debug). ``python -m harness compare A.json B.json`` is
+handed to ``harness.compare:main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from harness.config import BenchmarkConfig, ConfigError
+from harness.errors import EXIT_BAD_INPUT, HarnessError, as_harness_error
+
+EXIT_OK, EXIT_NO_MEASUREMENT = 0, 1
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + message by default)
+        raise ConfigError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = BenchmarkConfig()
+    p = _ArgumentParser(
+        prog="python -m harness",
+        description="Evaluate one vision model: accuracy, latency/throughput, memory, size, params, GMACs.",
+        epilog="Also: python -m harness compare BASELINE.json CURRENT.json",
+    )
+    p.add_argument(
+        "model", metavar="MODEL", help="timm architecture, hf-hub:org/name[@rev] or local-dir:/path"
+    )
+    data = p.add_mutually_exclusive_group()
+    data.add_argument(
+        "--dataset", metavar="PATH_OR_ID", help="digits | image folder | .parquet | saved dataset | Hub id"
+    )
+    data.add_argument("--no-dataset", action="store_true", help="efficiency only (the default)")
+    p.add_argument(
+        "--max-samples", type=_positive_int, metavar="N", help="evaluate a fixed-seed subset of N images"
+    )
+    p.add_argument("--backends", default=",".join(d.backends), help="comma list of pytorch,onnxruntime")
+    p.add_argument("--device", default=d.device, help="cpu | cuda")
+    p.add_argument("--batch-sizes", default=",".join(map(str, d.batch_sizes)), help="comma list, e.g. 1,8")
+    p.add_argument("--precisions", default=",".join(d.precisions), help="comma list of fp32,fp16,int8")
+    p.add_argument(
+        "--min-duration", type=float, default=d.min_duration_s, metavar="S", help="seconds per shape"
+    )
+    p.add_argument("--robustness", action="store_true", help="top-1 under seeded corruptions x severities")
+    p.add_argument(
+        "--threads", type=_positive_int, metavar="N", help="intra-op threads (default: physical cores)"
+    )
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per isolated measurement")
+    p.add_argument("--output", metavar="FILE", help="write the record here (atomically) instead of stdout")
+    p.add_argument("--verbose", "-v", action="store_true", help="progress lines on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress lines (the default)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _silent(_message: str) -> None:
+    pass
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _int_list(text: str, what: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+
+
+def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
+    """The BenchmarkConfig these flags describe (inverse of ``BenchmarkConfig.to_cli_args``)."""
+    return BenchmarkConfig(
+        dataset=None if args.no_dataset else args.dataset,
+        max_samples=args.max_samples,
+        backends=tuple(b.strip() for b in args.backends.split(",") if b.strip()),
+        device=args.device,
+        batch_sizes=_int_list(args.batch_sizes, "--batch-sizes"),
+        precisions=tuple(p.strip() for p in args.precisions.split(",") if p.strip()),
+        min_duration_s=args.min_duration,
+        robustness=args.robustness,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        return _compare(argv[1:])
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        config = config_from_args(args)
+        if args.timeout <= 0:
+            raise ConfigError(f"--timeout must be positive, got {args.timeout:g}")
+        from harness.record import write_json_atomic
+        from harness.runner import Options, evaluate_model
+
+        opts = Options(
+            threads=args.threads,
+            timeout_s=args.timeout,
+            log=None if args.verbose and not args.quiet else _silent,
+        )
+        record = evaluate_model(args.model, config, opts)
+        text = record.to_json()
+        if args.output:
+            write_json_atomic(args.output, text)
+        else:
+            sys.stdout.write(text + "\n")
+        if not any(r.status == "ok" for r in record.runs) and record.runs:
+            print("error: no measurement succeeded; see runs[].error in the record", file=sys.stderr)
+            return EXIT_NO_MEASUREMENT
+        return EXIT_OK
+    except (ConfigError, HarnessError) as exc:
+        return _fail(exc, debug)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - unexpected: still one line (traceback with --debug)
+        return _fail(as_harness_error(exc, "evaluation"), debug)
+
+
+def _fail(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _compare(argv: list[str]) -> int:
+    from harness import compare
+
+    return int(compare.main(argv) or 0)

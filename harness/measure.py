@@ -1,0 +1,155 @@
+"""What one isolated child does: load the model itself, build one backend Runner, time every batch size,
+and (when given preprocessed evaluation data) measure that Runner's accuracy. Also the robustness job.
+
+Inputs and outputs are plain dicts so they cross the process boundary unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import HarnessError, as_harness_error, is_oom
+
+ACCURACY_BATCH = 32
+
+
+@dataclass
+class MeasureJob:
+    model: str  # MODEL spec as given
+    revision: str | None  # pinned (hf-hub sha / local-dir sha256)
+    backend: str
+    device: str
+    precision: str
+    batch_sizes: list[int]
+    threads: int
+    min_duration_s: float
+    workdir: str
+    eval_path: str | None = None  # eval_x.npy (N,C,H,W float32); labels beside it in eval_labels.npy
+    calibration_path: str | None = None  # .npy float32 NCHW (int8 only)
+    calibration_source: str | None = None
+    timing: dict[str, Any] = field(default_factory=dict)  # TimingPolicy overrides (tests)
+
+
+@dataclass
+class RobustnessJob:
+    model: str
+    revision: str | None
+    device: str
+    threads: int
+    dataset: str
+    max_samples: int | None
+    seed: int = 0
+
+
+def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
+    from harness.accuracy import evaluate
+    from harness.backends import BackendUnsupported, PrepareRequest, get_backend
+    from harness.models import load_model
+    from harness.timing import TimingPolicy, measure, random_batch, set_threads
+
+    job = job if isinstance(job, MeasureJob) else MeasureJob(**job)
+    threads = set_threads(job.threads)
+    loaded = load_model(job.model, job.revision)
+    out: dict[str, Any] = {
+        "load_ms": loaded.load_ms,
+        "threads": threads,
+        "measurements": [],
+        "accuracy": None,
+    }
+    calibration = np.load(job.calibration_path) if job.calibration_path else None
+    request = PrepareRequest(
+        model=loaded.model,
+        input_size=loaded.input_size,
+        device=job.device,
+        precision=job.precision,
+        threads=threads,
+        workdir=Path(job.workdir),
+        architecture=loaded.architecture,
+        calibration=calibration,
+    )
+    t0 = time.perf_counter()
+    try:
+        runner = get_backend(job.backend).prepare(request)
+    except BackendUnsupported as exc:
+        return {**out, "unsupported": str(exc)}
+    except Exception as exc:  # noqa: BLE001
+        raise as_harness_error(exc, f"preparing {job.backend}/{job.device}/{job.precision}") from None
+    out["prepare_ms"] = (time.perf_counter() - t0) * 1000
+    out["provider"] = runner.provider
+    out["threads"] = runner.threads
+    out["info"] = dict(getattr(runner, "info", {}) or {})
+    if job.calibration_source and job.precision == "int8":
+        out["info"]["calibration"] = job.calibration_source
+    policy = TimingPolicy(min_duration_s=job.min_duration_s, **job.timing)
+    for bs in job.batch_sizes:
+        try:
+            m = measure(runner, random_batch(bs, loaded.input_size), policy, job.device)
+            out["measurements"].append(asdict(m))
+        except Exception as exc:  # noqa: BLE001 - one batch size failing must not lose the others
+            err = as_harness_error(exc, f"running batch size {bs}")
+            out["measurements"].append({"batch_size": bs, "error": str(err), "error_kind": err.kind})
+            if is_oom(exc):
+                _free_cuda()
+    if job.eval_path:
+        x = np.load(job.eval_path, mmap_mode="r")
+        labels = np.load(job.eval_path.replace("eval_x.npy", "eval_labels.npy"))
+        try:
+            acc = evaluate(runner, x, labels, ACCURACY_BATCH)
+            out["accuracy"] = {"top1": acc.top1, "top5": acc.top5, "num_samples": acc.num_samples}
+        except Exception as exc:  # noqa: BLE001
+            err = as_harness_error(exc, "measuring accuracy")
+            out["accuracy_error"] = str(err)
+    return out
+
+
+def _free_cuda() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def corruption_seed(base: int, corruption: str, severity: int) -> int:
+    """Independent, reproducible noise per (corruption, severity)."""
+    return (base * 1_000_003 + zlib.crc32(corruption.encode()) * 10 + severity) % 2**32
+
+
+def run_robustness_job(job: RobustnessJob | dict) -> list[dict[str, Any]]:
+    """Top-1 of the PyTorch fp32 model on seeded corruptions x severities of the evaluation images."""
+    from harness.accuracy import evaluate
+    from harness.backends import PrepareRequest, get_backend
+    from harness.data import load_dataset_spec, make_transform, to_tensor_batch
+    from harness.models import load_model
+    from harness.robustness import CORRUPTIONS, SEVERITIES
+    from harness.timing import set_threads
+
+    job = job if isinstance(job, RobustnessJob) else RobustnessJob(**job)
+    threads = set_threads(job.threads)
+    loaded = load_model(job.model, job.revision)
+    ds = load_dataset_spec(job.dataset, job.max_samples)
+    transform = make_transform(loaded.data_config)
+    runner = get_backend("pytorch").prepare(
+        PrepareRequest(
+            loaded.model, loaded.input_size, job.device, "fp32", threads, Path("."), loaded.architecture
+        )
+    )
+    results = []
+    for name, fn in CORRUPTIONS.items():
+        for severity in SEVERITIES:
+            rng = np.random.default_rng(corruption_seed(job.seed, name, severity))
+            try:
+                images = [fn(im, severity, rng) for im in ds.images]
+            except Exception as exc:  # noqa: BLE001
+                raise HarnessError(f"corruption {name} (severity {severity}) failed: {exc}") from None
+            acc = evaluate(runner, to_tensor_batch(images, transform), ds.labels, ACCURACY_BATCH)
+            results.append({"corruption": name, "severity": int(severity), "top1": acc.top1})
+    return results

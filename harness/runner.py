@@ -1,0 +1,323 @@
+"""Orchestrate one evaluation: load, count, prepare data, run isolated measurements, assemble the record."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import BenchmarkConfig, result_key
+from harness.environment import describe_environment, hardware_profile
+from harness.errors import ClassCountMismatch, HarnessError, as_harness_error
+from harness.isolation import ChildOutcome, run_isolated
+from harness.measure import MeasureJob, RobustnessJob
+from harness.models import LoadedModel, load_model
+from harness.record import (
+    DatasetInfo,
+    ModelInfo,
+    ResultRecord,
+    RobustnessEntry,
+    RunRecord,
+    harness_version,
+    utc_now,
+)
+from harness.timing import physical_cores
+
+DEFAULT_TIMEOUT_S = 1800.0
+CALIBRATION_SAMPLES = 64
+SAMPLE_DECIMALS = 5  # raw samples kept at 10 ns resolution: exact enough, and keeps records small
+
+
+@dataclass
+class Options:
+    """How to run (not what to measure: that is the BenchmarkConfig and goes into the key)."""
+
+    threads: int | None = None  # default: physical cores available
+    timeout_s: float = DEFAULT_TIMEOUT_S  # per isolated measurement
+    workdir: str | None = None
+    timing: dict[str, Any] | None = None  # TimingPolicy overrides (tests, fidelity bench)
+    log: Callable[[str], None] | None = None
+
+
+def _log(opts: Options, msg: str) -> None:
+    (opts.log or (lambda m: print(f"[harness] {m}", file=sys.stderr, flush=True)))(msg)
+
+
+def model_counts(loaded: LoadedModel) -> tuple[int | None, float | None]:
+    """Params and GMACs (batch 1) from harness.flops; None when that part is not installed or fails."""
+    try:
+        from harness.flops import count_gmacs, count_params
+    except ImportError:
+        return sum(p.numel() for p in loaded.model.parameters()), None
+    params = count_params(loaded.model)
+    try:
+        with warnings.catch_warnings():  # tracers warn about deprecated torch APIs; not the user's concern
+            warnings.simplefilter("ignore")
+            gmacs = count_gmacs(loaded.model, loaded.input_size)
+    except Exception:  # noqa: BLE001 - GMACs are informative; a tracer failure must not sink the evaluation
+        gmacs = None
+    return params, gmacs
+
+
+def check_dataset_fit(loaded: LoadedModel, dataset) -> None:
+    if not loaded.pretrained:
+        raise HarnessError(
+            f"{loaded.spec.id} is a timm architecture with random weights; accuracy on {dataset} would be "
+            "meaningless (use --no-dataset, or hf-hub:/local-dir: for trained weights)"
+        )
+
+
+def _prepare_data(loaded: LoadedModel, config: BenchmarkConfig, workdir: Path, opts: Options):
+    from harness.data import load_dataset_spec, load_digits_split, make_transform, subset, to_tensor_batch
+
+    check_dataset_fit(loaded, config.dataset)
+    ds = load_dataset_spec(config.dataset, config.max_samples)
+    if ds.num_classes != loaded.num_classes:
+        raise ClassCountMismatch(
+            f"model {loaded.spec.id} has {loaded.num_classes} classes but dataset {ds.name} has {ds.num_classes}"
+        )
+    _log(opts, f"dataset {ds.name}:{ds.split}: {len(ds)} images, {ds.num_classes} classes")
+    transform = make_transform(loaded.data_config)
+    x = to_tensor_batch(ds.images, transform)
+    eval_path = workdir / "eval_x.npy"  # children memory-map it instead of each holding a copy
+    np.save(eval_path, x)
+    np.save(workdir / "eval_labels.npy", ds.labels)
+    calib_path, calib_source = None, None
+    if "int8" in config.precisions:
+        if ds.name == "digits":
+            calib = to_tensor_batch(subset(load_digits_split("train"), CALIBRATION_SAMPLES).images, transform)
+            calib_source = f"digits:train ({len(calib)} images, disjoint from the evaluation split)"
+        else:
+            calib = x[:CALIBRATION_SAMPLES]
+            calib_source = f"{ds.name}:{ds.split} ({len(calib)} of the evaluation images)"
+        calib_path = workdir / "calibration.npy"
+        np.save(calib_path, calib)
+    info = DatasetInfo(ds.name, ds.split, len(ds), ds.num_classes)
+    return info, eval_path, calib_path, calib_source
+
+
+def _random_calibration(loaded: LoadedModel, workdir: Path) -> tuple[Path, str]:
+    from harness.timing import random_batch
+
+    path = workdir / "calibration.npy"
+    np.save(path, random_batch(CALIBRATION_SAMPLES, loaded.input_size, seed=1))
+    return path, f"random normal ({CALIBRATION_SAMPLES} samples; no dataset given)"
+
+
+def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
+    base = {"backend": job.backend, "device": job.device, "precision": job.precision}
+    if not outcome.ok:
+        status = "timeout" if outcome.timed_out else "failed"
+        return [
+            RunRecord(
+                **base, provider=None, batch_size=bs, threads=job.threads, status=status, error=outcome.error
+            )
+            for bs in job.batch_sizes
+        ], None
+    v = outcome.value
+    if v.get("unsupported"):
+        return [
+            RunRecord(
+                **base,
+                provider=None,
+                batch_size=bs,
+                threads=v["threads"],
+                status="unsupported",
+                error=v["unsupported"],
+            )
+            for bs in job.batch_sizes
+        ], None
+    acc = v.get("accuracy") or {}
+    runs = []
+    for m in v["measurements"]:
+        common = dict(
+            **base,
+            provider=v.get("provider"),
+            batch_size=m["batch_size"],
+            threads=v["threads"],
+            load_ms=v["load_ms"],
+            accuracy_top1=acc.get("top1"),
+            accuracy_top5=acc.get("top5"),
+            info=dict(v.get("info") or {}),
+        )
+        if v.get("accuracy_error"):
+            common["info"]["accuracy_error"] = v["accuracy_error"]
+        if "error" in m:
+            runs.append(RunRecord(**common, status="failed", error=m["error"]))
+            continue
+        if m.get("notes"):
+            common["info"]["notes"] = m["notes"]
+        runs.append(
+            RunRecord(
+                **common,
+                warmup=m["warmup"],
+                iterations=m["iterations"],
+                duration_s=m["duration_s"],
+                latency_ms=m["latency_ms"],
+                throughput_ips=m["throughput_ips"],
+                peak_rss_mb=m["peak_rss_mb"],
+                peak_gpu_mb=m["peak_gpu_mb"],
+                latency_samples_ms=[round(v, SAMPLE_DECIMALS) for v in m["samples_ms"]],
+            )
+        )
+    return runs, v.get("accuracy")
+
+
+def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = None) -> ResultRecord:
+    """The whole evaluation. Raises HarnessError for bad input; failed measurements stay in the record."""
+    opts = opts or Options()
+    threads = opts.threads or physical_cores()
+    if config.device == "cuda" and not _cuda_visible():
+        raise HarnessError("--device cuda was requested but torch sees no CUDA device here")
+    if config.robustness and not config.dataset:
+        raise HarnessError("--robustness needs a dataset (top-1 under corruptions)")
+    _log(opts, f"loading {model}")
+    try:
+        loaded = load_model(model)
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise as_harness_error(exc, f"loading {model}") from None
+    _log(
+        opts, f"{loaded.architecture} ({loaded.source}, revision {loaded.revision}) input {loaded.input_size}"
+    )
+    if config.dataset:
+        check_dataset_fit(loaded, config.dataset)
+    params, gmacs = model_counts(loaded)
+    model_info = ModelInfo(
+        id=loaded.spec.id,
+        source=loaded.source,
+        revision=loaded.revision,
+        architecture=loaded.architecture,
+        pretrained=loaded.pretrained,
+        params=params,
+        gmacs=gmacs,
+        gflops=2 * gmacs if gmacs is not None else None,
+        size_mb=loaded.size_mb,
+        input_size=list(loaded.input_size),
+        data_config=loaded.data_config,
+        num_classes=loaded.num_classes,
+    )
+    with tempfile.TemporaryDirectory(prefix="harness-", dir=opts.workdir) as tmp:
+        workdir = Path(tmp)
+        dataset_info, eval_path, calib_path, calib_source = None, None, None, None
+        if config.dataset:
+            dataset_info, eval_path, calib_path, calib_source = _prepare_data(loaded, config, workdir, opts)
+        elif "int8" in config.precisions:
+            calib_path, calib_source = _random_calibration(loaded, workdir)
+        del loaded.model  # the children load their own copy
+
+        jobs = [
+            MeasureJob(
+                model=model,
+                revision=loaded.revision,
+                backend=backend,
+                device=config.device,
+                precision=precision,
+                batch_sizes=list(config.batch_sizes),
+                threads=threads,
+                min_duration_s=config.min_duration_s,
+                workdir=str(workdir / f"{backend}-{precision}"),
+                eval_path=str(eval_path) if eval_path else None,
+                calibration_path=str(calib_path) if calib_path and precision == "int8" else None,
+                calibration_source=calib_source if precision == "int8" else None,
+                timing=dict(opts.timing or {}),
+            )
+            for backend in config.backends
+            for precision in config.precisions
+        ]
+        reference = next((j for j in jobs if j.backend == "pytorch" and j.precision == "fp32"), None)
+        if eval_path and reference is None:  # accuracy is always PyTorch fp32; measure it without timing
+            reference = MeasureJob(
+                model, loaded.revision, "pytorch", config.device, "fp32", [], threads, config.min_duration_s,
+                str(workdir / "reference"), str(eval_path),
+            )  # fmt: skip
+            jobs.insert(0, reference)
+        runs: list[RunRecord] = []
+        accuracy = None
+        for job in jobs:
+            Path(job.workdir).mkdir(parents=True, exist_ok=True)
+            _log(opts, f"measuring {job.backend}/{job.device}/{job.precision} batch sizes {job.batch_sizes}")
+            reason = _unsupported_reason(job)
+            if reason:  # known without loading anything: no child process needed
+                outcome = ChildOutcome(ok=True, value={"unsupported": reason, "threads": threads})
+            else:
+                outcome = run_isolated("harness.measure:run_measure_job", asdict(job), opts.timeout_s)
+            job_runs, job_acc = _runs_from_outcome(job, outcome)
+            if job is reference:
+                accuracy = job_acc
+            runs.extend(job_runs)
+            for r in job_runs:
+                if r.status != "ok":
+                    _log(opts, f"  bs={r.batch_size}: {r.status}: {r.error}")
+                else:
+                    _log(
+                        opts,
+                        f"  bs={r.batch_size}: p50 {r.latency_ms['p50']:.3f} ms, {r.throughput_ips:.1f} img/s",
+                    )
+
+        top1 = {"top1": accuracy["top1"], "top5": accuracy["top5"]} if accuracy else None
+        for r in runs:
+            if top1 and r.accuracy_top1 is not None:
+                r.accuracy_delta_top1 = r.accuracy_top1 - top1["top1"]
+
+        robustness = None
+        if config.robustness:
+            _log(opts, "robustness (corruptions x severities, PyTorch fp32)")
+            rjob = RobustnessJob(
+                model, loaded.revision, config.device, threads, config.dataset, config.max_samples
+            )
+            outcome = run_isolated("harness.measure:run_robustness_job", asdict(rjob), opts.timeout_s)
+            if not outcome.ok:
+                raise HarnessError(f"robustness failed: {outcome.error}")
+            robustness = [RobustnessEntry(**e) for e in outcome.value]
+
+    profile = hardware_profile(config.device)
+    return ResultRecord(
+        key=result_key(model_info.id, model_info.revision, config, profile),
+        created_at=utc_now(),
+        harness_version=harness_version(),
+        model=model_info,
+        dataset=dataset_info,
+        accuracy=top1,
+        runs=runs,
+        robustness=robustness,
+        environment=dict(describe_environment(config.device)),
+        config=config.to_dict(),
+        onnx=_onnx_info(runs),
+    )
+
+
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _unsupported_reason(job: MeasureJob) -> str | None:
+    from harness.backends import BackendUnsupported, get_backend
+
+    try:
+        backend = get_backend(job.backend)
+    except BackendUnsupported as exc:
+        return str(exc)
+    except ImportError as exc:  # a backend module that is not installed
+        return f"backend {job.backend} is not available: {exc}"
+    return backend.unsupported_reason(job.device, job.precision)
+
+
+def _onnx_info(runs: list[RunRecord]) -> dict | None:
+    """Export facts (opset, size, max |diff| vs PyTorch) reported by the ONNX Runtime fp32 runner."""
+    for r in sorted(runs, key=lambda r: r.precision != "fp32"):  # the fp32 export first
+        if r.backend == "onnxruntime" and r.status == "ok" and r.info:
+            keys = ("opset", "size_mb", "max_abs_diff", "exporter", "onnx_size_mb")
+            found = {k: r.info[k] for k in keys if k in r.info}
+            if found:
+                return found
+    return None

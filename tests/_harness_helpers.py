@@ -1,0 +1,106 @@
+"""Shared fixtures for harness tests: a tiny timm model trained on real digits, saved in timm's Hub layout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+ARCH = "test_resnet"
+INPUT = 32
+PRETRAINED_CFG = {
+    "input_size": [3, INPUT, INPUT],
+    "interpolation": "bilinear",
+    "crop_pct": 1.0,
+    "crop_mode": "center",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+}
+
+
+def train_digits_model(out_dir: Path, seconds: float = 4.0, seed: int = 0) -> Path:
+    """Train ``test_resnet`` on the digits train split for a few seconds; save config.json + model.safetensors."""
+    import timm
+    import torch
+
+    from harness.data import load_digits_split, make_transform, to_tensor_batch
+    from harness.models import save_hub_layout
+
+    torch.manual_seed(seed)
+    model = timm.create_model(ARCH, pretrained=False, num_classes=10, pretrained_cfg=dict(PRETRAINED_CFG))
+    train = load_digits_split("train")
+    x = torch.from_numpy(to_tensor_batch(train.images, make_transform(PRETRAINED_CFG)))
+    y = torch.from_numpy(train.labels)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(seed)
+    model.train()
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        for idx in torch.randperm(len(x), generator=gen).split(64):
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if time.monotonic() >= t_end:
+                break
+    model.eval()
+    save_hub_layout(model, ARCH, out_dir, PRETRAINED_CFG)
+    return out_dir
+
+
+def independent_accuracy(model_dir: Path, max_samples: int | None = None) -> tuple[float, float]:
+    """Top-1/top-5 with a plain torch loop (timm model + timm transforms), not using the harness's code paths
+    beyond the shared digits split."""
+    import json
+
+    import timm
+    import torch
+    from safetensors.torch import load_file
+    from timm.data import create_transform, resolve_model_data_config
+
+    from harness.data import load_digits_split, subset
+
+    cfg = json.loads((model_dir / "config.json").read_text())
+    model = timm.create_model(
+        cfg["architecture"], num_classes=cfg["num_classes"], pretrained_cfg=cfg["pretrained_cfg"]
+    )
+    model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
+    model.eval()
+    tf = create_transform(**resolve_model_data_config(model))
+    test = subset(load_digits_split("test"), max_samples)
+    correct1 = correct5 = 0
+    with torch.no_grad():
+        for img, label in zip(test.images, test.labels, strict=True):
+            logits = model(tf(img).unsqueeze(0))[0]
+            top5 = torch.topk(logits, 5).indices.tolist()
+            correct1 += int(top5[0] == label)
+            correct5 += int(label in top5)
+    n = len(test.labels)
+    return 100.0 * correct1 / n, 100.0 * correct5 / n
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=full_env,
+    )
+
+
+def rank_consistent(samples: list[float], stats: dict) -> bool:
+    a = np.asarray(samples)
+    return bool(
+        np.isclose(stats["mean"], a.mean())
+        and np.isclose(stats["min"], a.min())
+        and np.isclose(stats["max"], a.max())
+        and np.isclose(stats["p50"], np.median(a))
+    )
