@@ -1,0 +1,223 @@
+"""ONNX Runtime backend: export once, then run the same graph on the CPU or CUDA execution provider.
+
+Every session is built with explicit settings so two records are comparable: the provider list is given
+(never ORT's silent default), ``intra_op_num_threads`` is the request's thread count, ``inter_op`` is 1 with
+sequential execution, and all graph optimisations are on. After the session is built we check that the
+provider we asked for is really in use: ORT quietly falls back to CPU when CUDA libraries are missing.
+
+Precisions: fp32 (the exported graph), int8 (see :mod:`harness.quantize`; CPU only -- the CUDA provider has
+no int8 kernels for QDQ graphs and would silently run them unfused), fp16 on CUDA (weights and compute
+converted with ``onnxruntime.transformers.float16``, float32 inputs/outputs kept so every backend is fed
+the same batch). On CUDA the input is copied to the device in :meth:`to_input` and bound with IO binding,
+with the output left on the device, so the timed :meth:`run` excludes host<->device copies.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.backends import Backend, BackendUnsupported, PrepareRequest, Runner, register_backend
+from harness.onnx_export import export_onnx
+
+log = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+# (workdir, id(model), input_size, weight fingerprint) -> export facts; the export is reused across precisions/batches.
+_EXPORTS: dict[tuple[str, int, tuple[int, ...], float], dict[str, Any]] = {}
+
+
+@register_backend
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def prepare(self, request: PrepareRequest) -> Runner:
+        import onnxruntime as ort
+
+        device, precision = request.device, request.precision
+        if device not in ("cpu", "cuda"):
+            raise BackendUnsupported(f"onnxruntime: unknown device {device!r}")
+        if precision not in ("fp32", "fp16", "int8"):
+            raise BackendUnsupported(f"onnxruntime: unknown precision {precision!r}")
+        provider = CUDA if device == "cuda" else CPU
+        if provider not in ort.get_available_providers():
+            raise BackendUnsupported(
+                f"onnxruntime {ort.__version__} here has no {provider} "
+                f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu for cuda"
+            )
+        if precision == "fp16" and device != "cuda":
+            raise BackendUnsupported(
+                "onnxruntime fp16 is measured on cuda only (CPU EP has few fp16 kernels)"
+            )
+        if precision == "int8" and device != "cpu":
+            raise BackendUnsupported(
+                "onnxruntime int8 is measured on cpu only (CUDA EP has no QDQ int8 kernels)"
+            )
+
+        workdir = Path(request.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        export = _export_once(request, workdir)
+        info: dict[str, Any] = {
+            "onnx_size_mb": export["size_mb"],
+            "max_abs_diff": export["max_abs_diff"],
+            "opset": export["opset"],
+            "exporter": export["exporter"],
+            "export_fallback_reason": export["fallback_reason"],
+            "quantization": None,
+        }
+        model_path = Path(export["path"])
+        if precision == "int8":
+            model_path, info["quantization"] = _quantize(request, model_path, workdir)
+            info["onnx_size_mb"] = info["quantization"]["size_mb"]
+        elif precision == "fp16":
+            model_path = _to_fp16(model_path, workdir)
+            info["onnx_size_mb"] = model_path.stat().st_size / 1e6
+        info["model_file"] = model_path.name
+
+        session = _session(model_path, provider, request.threads, request.options)
+        in_use = session.get_providers()
+        if in_use[0] != provider:
+            raise BackendUnsupported(
+                f"onnxruntime fell back to {in_use[0]} instead of {provider} (check CUDA libs)"
+            )
+        info["providers"] = in_use
+        if device == "cuda":
+            runner = CudaOrtRunner(session, provider, request.threads, info)
+            runner.device_id = int(request.options.get("device_id", 0))
+            return runner
+        return CpuOrtRunner(session, provider, request.threads, info)
+
+
+class CpuOrtRunner(Runner):
+    """Feeds host numpy arrays; outputs come back as numpy."""
+
+    def __init__(self, session: Any, provider: str, threads: int, info: dict[str, Any]) -> None:
+        self.session = session
+        self.provider = provider
+        self.threads = threads
+        self.info = info
+        self.input_name = session.get_inputs()[0].name
+        self.output_name = session.get_outputs()[0].name
+
+    def to_input(self, batch: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: x})[0]
+
+    def to_numpy(self, out: Any) -> np.ndarray:
+        return np.asarray(out, dtype=np.float32)
+
+
+class CudaOrtRunner(CpuOrtRunner):
+    """Input already on the GPU (OrtValue) and output kept there: ``run`` times the graph, not the PCIe bus."""
+
+    device_type = "cuda"  # where the bound input/output live; "cpu" exercises the same path without a GPU
+    device_id = 0
+
+    def to_input(self, batch: np.ndarray) -> Any:
+        import onnxruntime as ort
+
+        host = np.ascontiguousarray(batch, dtype=np.float32)
+        value = ort.OrtValue.ortvalue_from_numpy(host, self.device_type, self.device_id)
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input(self.input_name, value)
+        binding.bind_output(self.output_name, self.device_type, self.device_id)
+        binding._keepalive = value  # the OrtValue must outlive the binding
+        return binding
+
+    def run(self, binding: Any) -> Any:
+        # run_with_iobinding synchronises the CUDA stream before returning (ORT's default), so sync() has
+        # nothing left to wait for.
+        self.session.run_with_iobinding(binding)
+        return binding
+
+    def to_numpy(self, out: Any) -> np.ndarray:
+        return np.asarray(out.copy_outputs_to_cpu()[0], dtype=np.float32)
+
+
+def _export_once(request: PrepareRequest, workdir: Path) -> dict[str, Any]:
+    size = tuple(int(s) for s in request.input_size)
+    key = (str(workdir.resolve()), id(request.model), size, _fingerprint(request.model))
+    cached = _EXPORTS.get(key)
+    if cached is not None and Path(cached["path"]).is_file():
+        return cached
+    export = export_onnx(request.model, size, workdir / "model_fp32.onnx", threads=max(1, request.threads))
+    _EXPORTS[key] = export
+    return export
+
+
+def _fingerprint(model: Any) -> float:
+    """Cheap identity of the weights, so a recycled ``id()`` can never pick up another model's export."""
+    import torch
+
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum().item() + p.numel() for p in model.parameters()))
+
+
+def _quantize(request: PrepareRequest, fp32_path: Path, workdir: Path) -> tuple[Path, dict[str, Any]]:
+    from harness.quantize import MissingCalibration, quantize_int8
+
+    out = workdir / "model_int8.onnx"
+    try:
+        info = quantize_int8(fp32_path, out, request.calibration, request.architecture)
+    except MissingCalibration as e:
+        raise BackendUnsupported(f"onnxruntime int8: {e}") from e
+    info.pop("path", None)  # a scratch path; the record keeps the facts, not where they were
+    return out, info
+
+
+def _to_fp16(fp32_path: Path, workdir: Path) -> Path:
+    import onnx
+
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as e:  # pragma: no cover - ships with onnxruntime
+        raise BackendUnsupported(f"onnxruntime fp16: converter unavailable ({e})") from e
+    out = workdir / "model_fp16.onnx"
+    model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
+    _topological_sort(model.graph)  # the converter appends its input Casts after their consumers
+    onnx.checker.check_model(model)
+    onnx.save(model, str(out))
+    return out
+
+
+def _topological_sort(graph: Any) -> None:
+    """Reorder ``graph.node`` so every node comes after the producers of its inputs (Kahn's algorithm)."""
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise BackendUnsupported("onnxruntime fp16: converted graph has a cycle or a dangling input")
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+        for n in ready:
+            ordered.append(n)
+            available.update(n.output)
+    copies = [type(n)() for n in ordered]
+    for dst, src in zip(copies, ordered, strict=True):
+        dst.CopyFrom(src)
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def _session(path: Path, provider: str, threads: int, options: dict[str, Any]) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, int(threads))
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    providers: list[Any] = [provider]
+    if provider == CUDA:
+        providers = [(CUDA, {"device_id": int(options.get("device_id", 0))}), CPU]  # CPU only for shape ops
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
