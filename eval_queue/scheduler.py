@@ -1,0 +1,42 @@
+"""The in-process worker of the Space: an APScheduler job that drains the queue every ``interval_s``."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from eval_queue.worker import Worker, WorkerSettings
+from store import Stores
+
+log = logging.getLogger(__name__)
+JOB_ID = "eval-queue-worker"
+
+
+def start_background_worker(
+    stores: Stores, interval_s: float = 10.0, settings: WorkerSettings | None = None
+) -> BackgroundScheduler:
+    """Start (and return) a scheduler whose single job runs pending evaluations; never two at once."""
+    worker = Worker(stores, settings or WorkerSettings.from_env())
+
+    def tick() -> None:
+        try:
+            worker.run_pending()
+        except Exception:  # noqa: BLE001 - keep the schedule alive; the next tick retries
+            log.exception("background worker pass failed")
+
+    scheduler = BackgroundScheduler(daemon=True)
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=max(1.0, float(interval_s)),
+        id=JOB_ID,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),  # first pass right away, then every interval
+    )
+    scheduler.start()
+    scheduler.worker = worker  # type: ignore[attr-defined]  # lets the app/tests stop a running pass
+    return scheduler

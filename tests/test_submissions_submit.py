@@ -1,0 +1,217 @@
+"""submit(): existence, revision, format and size checks against real timm, real files and a local fake Hub;
+rate limit and duplicates; nothing is written on refusal; the CLI's one-line errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from submissions import SubmissionRefused, SubmissionSettings, submit
+from tests._queue_helpers import FAST, cli_env, make_stores, run_queue_cli
+from tests.hub_server import hub_server  # noqa: F401  (pytest fixture)
+
+OPEN = SubmissionSettings(allow_local_dirs=True, max_params_m=100.0, rate_limit=None)
+
+
+@pytest.fixture
+def stores(tmp_path):
+    return make_stores(tmp_path / "data")
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    """A real timm checkpoint in Hub layout (config.json + model.safetensors)."""
+    import timm
+    import torch
+
+    from harness.models import save_hub_layout
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny")
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=10)
+    save_hub_layout(model, "test_resnet", out)
+    return out, sum(p.numel() for p in model.parameters())
+
+
+def entries(stores):
+    return stores.queue.list_files("entries")
+
+
+def test_timm_submission_becomes_pending_review(stores):
+    e = submit(stores, "resnet10t", config=FAST, submitted_by="alice", settings=OPEN)
+    assert e["status"] == "PENDING_REVIEW" and e["source"] == "timm" and e["revision"] is None
+    assert e["events"][0]["by"] == "alice" and e["events"][0]["status"] == "PENDING_REVIEW"
+    import timm
+
+    real = timm.create_model("resnet10t", pretrained=False)
+    assert e["params"] == sum(p.numel() for p in real.parameters())  # counted on the meta device
+    assert e["config"]["backends"] == ["pytorch"] and e["config"]["max_samples"] == 500  # defaults filled in
+    stored = stores.queue.read_json(f"entries/{e['id']}.json")
+    assert stored == e
+
+
+def test_unknown_arch_too_big_and_bad_config_write_nothing(stores):
+    with pytest.raises(SubmissionRefused, match="not a timm .* architecture"):
+        submit(stores, "resnet_does_not_exist", submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match=r"above this board's cap of 100M"):
+        submit(stores, "vit_large_patch16_224", submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match="invalid benchmark settings: .*backends"):
+        submit(stores, "resnet10t", config={"backends": ["tensorrt"]}, submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match="fp16 is measured on cuda only"):
+        submit(stores, "resnet10t", config={"precisions": ["fp16"]}, submitted_by="alice", settings=OPEN)
+    assert entries(stores) == []
+
+
+def test_duplicates_are_refused_until_rejected(stores):
+    from eval_queue.entries import reject
+
+    first = submit(stores, "resnet10t", config=FAST, submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match=f"already in the queue as {first['id']}"):
+        submit(stores, "resnet10t", config=FAST, submitted_by="bob", settings=OPEN)
+    other = submit(
+        stores, "resnet10t", config={**FAST, "batch_sizes": [2]}, submitted_by="bob", settings=OPEN
+    )
+    assert other["id"] != first["id"]
+    reject(stores.queue, first["id"], by="admin", reason="try again")
+    again = submit(stores, "resnet10t", config=FAST, submitted_by="carol", settings=OPEN)
+    assert again["status"] == "PENDING_REVIEW"
+
+
+def test_already_evaluated_result_key_is_refused(stores):
+    from harness.config import BenchmarkConfig, result_key
+    from harness.environment import hardware_profile
+
+    cfg = BenchmarkConfig.from_dict(FAST)
+    key = result_key("resnet10t", None, cfg, hardware_profile("cpu"))
+    stores.results.create_json(f"records/{key}.json", {"key": key})
+    with pytest.raises(SubmissionRefused, match=f"already evaluated \\(result {key}\\)"):
+        submit(stores, "resnet10t", config=FAST, submitted_by="alice", settings=OPEN)
+
+
+def test_rate_limit_per_submitter(stores):
+    limited = SubmissionSettings(allow_local_dirs=False, max_params_m=None, rate_limit=(2, timedelta(days=7)))
+    for bs in (1, 2):
+        submit(
+            stores, "resnet10t", config={**FAST, "batch_sizes": [bs]}, submitted_by="alice", settings=limited
+        )
+    with pytest.raises(SubmissionRefused, match=r"rate limit: alice made 2 submissions .* try again after"):
+        submit(
+            stores, "resnet10t", config={**FAST, "batch_sizes": [3]}, submitted_by="alice", settings=limited
+        )
+    submit(stores, "resnet10t", config={**FAST, "batch_sizes": [3]}, submitted_by="bob", settings=limited)
+    assert len(entries(stores)) == 3
+
+
+def test_settings_from_env(monkeypatch):
+    monkeypatch.delenv("LEADERBOARD_ALLOW_LOCAL_DIRS", raising=False)
+    monkeypatch.setenv("LEADERBOARD_RATE_LIMIT", "3/1h")
+    monkeypatch.setenv("LEADERBOARD_MAX_PARAMS_M", "50")
+    local, hub = SubmissionSettings.from_env("local"), SubmissionSettings.from_env("hub")
+    assert local.allow_local_dirs and not hub.allow_local_dirs
+    assert local.rate_limit == (3, timedelta(hours=1)) and local.max_params_m == 50
+    monkeypatch.setenv("LEADERBOARD_ALLOW_LOCAL_DIRS", "1")
+    assert SubmissionSettings.from_env("hub").allow_local_dirs
+    monkeypatch.setenv("LEADERBOARD_RATE_LIMIT", "lots")
+    with pytest.raises(SubmissionRefused, match="misconfigured"):
+        SubmissionSettings.from_env("local")
+
+
+def test_local_dir_revision_is_weights_sha256(stores, tiny_model_dir):
+    import hashlib
+
+    folder, params = tiny_model_dir
+    e = submit(stores, f"local-dir:{folder}", config=FAST, submitted_by="alice", settings=OPEN)
+    assert e["source"] == "local-dir" and e["model"] == f"local-dir:{folder.resolve()}"
+    assert e["revision"] == hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert e["params"] >= params  # safetensors header counts buffers (BN statistics) too
+    closed = SubmissionSettings(allow_local_dirs=False, max_params_m=None, rate_limit=None)
+    with pytest.raises(SubmissionRefused, match="not accepted on this board"):
+        submit(
+            stores,
+            f"local-dir:{folder}",
+            config={**FAST, "batch_sizes": [4]},
+            submitted_by="a",
+            settings=closed,
+        )
+
+
+def test_local_dir_pickle_only_missing_and_bad_config(stores, tmp_path, tiny_model_dir):
+    folder, _ = tiny_model_dir
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((folder / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(SubmissionRefused, match="only pickle weights"):
+        submit(stores, f"local-dir:{pickled}", submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match="does not exist"):
+        submit(stores, f"local-dir:{tmp_path}/nothing", submitted_by="alice", settings=OPEN)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["model_args"] = {"act_layer": "os.system"}
+    (evil / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SubmissionRefused, match="model_args.act_layer is not allowed"):
+        submit(stores, f"local-dir:{evil}", submitted_by="alice", settings=OPEN)
+    assert entries(stores) == []
+
+
+def test_hub_model_resolves_to_commit_sha(stores, hub_server, tiny_model_dir, tmp_path):  # noqa: F811
+    folder, params = tiny_model_dir
+    sha = hub_server.seed_model_repo("org/tiny", folder)
+    e = submit(stores, "org/tiny", config=FAST, submitted_by="alice", settings=OPEN)
+    assert (e["model"], e["source"], e["revision"]) == ("hf-hub:org/tiny", "hf-hub", sha)
+    from submissions.resolve import safetensors_param_count
+
+    # the Hub's safetensors metadata counts every tensor in the file, like the local-dir header count
+    assert e["params"] == safetensors_param_count(folder / "model.safetensors") >= params
+    with pytest.raises(SubmissionRefused, match="already in the queue"):
+        submit(stores, f"hf-hub:org/tiny@{sha}", config=FAST, submitted_by="bob", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match="does not exist on the Hub"):
+        submit(stores, "org/missing", config=FAST, submitted_by="alice", settings=OPEN)
+    with pytest.raises(SubmissionRefused, match="has no revision 'nope'"):
+        submit(stores, "org/tiny", revision="nope", config=FAST, submitted_by="alice", settings=OPEN)
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((folder / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"x")
+    hub_server.seed_model_repo("org/pickled", pickled)
+    with pytest.raises(SubmissionRefused, match="only pickle weights"):
+        submit(stores, "org/pickled", config=FAST, submitted_by="alice", settings=OPEN)
+    assert len(entries(stores)) == 1
+
+
+def test_cli_submit_errors_are_one_line_exit_2(tmp_path):
+    env = cli_env(tmp_path / "data", LEADERBOARD_RATE_LIMIT="off")
+    bad = run_queue_cli("submit", "resnet18;rm -rf ~", "--by", "mallory", env=env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")
+    bad = run_queue_cli("submit", "resnet10t", "--batch-sizes", "x", env=env)
+    assert bad.returncode == 2 and "comma list" in bad.stderr
+    ok = run_queue_cli("submit", "resnet10t", "--by", "alice", "--backends", "pytorch", env=env)
+    assert ok.returncode == 0, ok.stderr
+    listed = json.loads(run_queue_cli("list", "--json", env=env).stdout)
+    assert [e["status"] for e in listed] == ["PENDING_REVIEW"] and listed[0]["submitted_by"] == "alice"
+
+
+def test_hub_without_safetensors_metadata_counts_params_from_config(stores, hub_server, tiny_model_dir):  # noqa: F811
+    from huggingface_hub import model_info
+
+    folder, params = tiny_model_dir
+    hub_server.seed_model_repo("org/tiny", folder)
+
+    def info_without_metadata(repo, revision):
+        info = model_info(repo, revision=revision, files_metadata=True)
+        info.safetensors = None
+        return info
+
+    e = submit(
+        stores,
+        "org/tiny",
+        config=FAST,
+        submitted_by="alice",
+        settings=OPEN,
+        hub_model_info=info_without_metadata,
+    )
+    assert e["params"] == params  # config.json's architecture built on the meta device
