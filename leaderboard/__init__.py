@@ -1,0 +1,1 @@
+"""Leaderboard view logic: results -> DataFrame, columns, filters, charts (no Gradio imports)."""

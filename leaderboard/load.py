@@ -1,0 +1,408 @@
+"""Result records -> the leaderboard DataFrame: one row per (model, backend, device, precision, hardware).
+
+Pure functions on plain dicts (a record as DESIGN describes it, or a row of the consolidated results table
+whose nested fields are flattened to dotted columns and lists stored as JSON strings). Only runs whose
+``status`` is ``ok`` (or absent) count; anything missing stays missing (NaN), never invented.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import orjson  # a dependency of gradio; several times faster than json on the runs lists
+import pandas as pd
+
+from leaderboard.reference import reported_top1_by_arch
+
+ROW_KEY = ("model", "backend", "device", "precision", "hardware_profile")
+_JSON_LIST_FIELDS = ("runs", "robustness")
+WIDE_COLUMNS = (
+    "rank",
+    "model",
+    "model_url",
+    "source",
+    "revision",
+    "architecture",
+    "family",
+    "task",
+    "backend",
+    "device",
+    "precision",
+    "top1",
+    "top5",
+    "reported_top1",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_ips",
+    "best_batch_size",
+    "peak_mem_mb",
+    "size_mb",
+    "params_m",
+    "gmacs",
+    "int8_top1_delta",
+    "int8_speedup",
+    "hardware_profile",
+    "dataset",
+    "created_at",
+    "key",
+    "reproduce",
+    "row_id",
+)
+LONG_COLUMNS = (
+    "row_id",
+    "model",
+    "backend",
+    "device",
+    "precision",
+    "hardware_profile",
+    "batch_size",
+    "latency_mean_ms",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_ips",
+    "peak_mem_mb",
+)
+
+
+# --- small helpers ---------------------------------------------------------------------------------
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _num(v: Any) -> float | None:
+    t = type(v)
+    if t is float:
+        return None if v != v or v in (math.inf, -math.inf) else v
+    if t is int:
+        return float(v)
+    if _missing(v) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def _int(v: Any) -> int | None:
+    """Whole numbers that a table column may have turned into floats (1.0 -> 1)."""
+    f = _num(v)
+    return int(f) if f is not None and f.is_integer() else None
+
+
+def _maybe_json(v: Any) -> Any:
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return v
+    return v
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Undo the table's flattening: ``{"model.id": x}`` -> ``{"model": {"id": x}}``; JSON lists parsed."""
+    out: dict[str, Any] = {}
+    for k, v in flat.items():
+        if _missing(v):
+            v = None
+        parts = k.split(".")
+        node = out
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[p] = nxt
+            node = nxt
+        leaf = parts[-1]
+        if isinstance(node.get(leaf), dict) and v is None:
+            continue  # a null parent column next to its flattened children
+        node[leaf] = _maybe_json(v) if leaf in _JSON_LIST_FIELDS or isinstance(v, str) else v
+    return out
+
+
+_FAMILY_PREFIXES = {"test", "tf", "wide", "legacy", "gluon", "ig", "ssl", "swsl", "fb", "tv", "timm"}
+
+
+def architecture_family(arch: str | None) -> str | None:
+    """``resnet50d`` -> ``resnet``, ``mobilenetv3_large_100`` -> ``mobilenetv3``, ``vit_tiny_...`` -> ``vit``.
+
+    First name token (prefixes like ``tf_``/``test_`` kept with the next token); trailing depth numbers
+    and variant letters are dropped, but version suffixes (``v2``, ``v3``) are kept.
+    """
+    if not arch:
+        return None
+    tokens = [t for t in re.split(r"[_\-]", arch.lower().split(".")[0]) if t]
+    if not tokens:
+        return None
+    head = tokens[0]
+    if head in _FAMILY_PREFIXES and len(tokens) > 1:
+        return f"{head}_{_strip_depth(tokens[1])}"
+    return _strip_depth(head)
+
+
+def _strip_depth(token: str) -> str:
+    m = re.match(r"^(.*?[a-z])(\d+[a-z]?)$", token)
+    if m and not m.group(1).endswith("v") and len(m.group(1)) >= 2:
+        return m.group(1)
+    return token
+
+
+def model_url(model_id: str, source: str | None) -> str | None:
+    """Hub models -> their Hub page; timm architectures -> timm's pretrained weights of that arch."""
+    if model_id.startswith("hf-hub:") or source == "hf-hub":
+        return f"https://huggingface.co/{model_id.removeprefix('hf-hub:')}"
+    if source == "timm" or (source is None and ":" not in model_id):
+        return f"https://huggingface.co/timm?search_models={model_id}"
+    return None
+
+
+def reproduce_command(record: dict[str, Any]) -> str:
+    """``python -m harness MODEL --flags`` that measures this record again (same config -> same key)."""
+    model = record.get("model") or {}
+    spec = str(model.get("id") or "?")
+    rev = model.get("revision")
+    if rev and (spec.startswith("hf-hub:") or model.get("source") == "hf-hub") and "@" not in spec:
+        spec = f"{spec}@{rev}"
+    args = _config_args(record)
+    return shlex.join(["python", "-m", "harness", spec, *args])
+
+
+def _config_args(record: dict[str, Any]) -> list[str]:
+    cfg = record.get("config")
+    if isinstance(cfg, dict):
+        try:
+            frozen = orjson.dumps(cfg, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            frozen = None
+        args = _cli_args_of(frozen) if frozen is not None else None
+        if args is not None:
+            return list(args)
+    runs = _ok_runs(record)  # old record without a config: rebuild what the runs show
+    if not runs:
+        return []
+    uniq = lambda key: list(dict.fromkeys(str(r.get(key)) for r in runs))  # noqa: E731
+    return [
+        "--backends",
+        ",".join(uniq("backend")),
+        "--device",
+        uniq("device")[0],
+        "--batch-sizes",
+        ",".join(sorted(uniq("batch_size"), key=lambda s: int(s) if s.isdigit() else 0)),
+        "--precisions",
+        ",".join(uniq("precision")),
+    ]
+
+
+@lru_cache(maxsize=4096)
+def _cli_args_of(config_json: bytes) -> tuple[str, ...] | None:
+    """Flags of one config (memoised: thousands of records share a handful of configs)."""
+    from harness.config import BenchmarkConfig, ConfigError
+
+    try:
+        return tuple(BenchmarkConfig.from_dict(orjson.loads(config_json)).to_cli_args())
+    except (ConfigError, TypeError, ValueError):
+        return None
+
+
+def _ok_runs(record: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = record.get("runs")
+    if isinstance(runs, str):
+        runs = _maybe_json(runs)
+    if not isinstance(runs, list):
+        return []
+    return [r for r in runs if isinstance(r, dict) and r.get("status") in (None, "ok")]
+
+
+def _run_mem(run: dict[str, Any]) -> float | None:
+    if run.get("device") == "cuda" and _num(run.get("peak_gpu_mb")) is not None:
+        return _num(run.get("peak_gpu_mb"))
+    return _num(run.get("peak_rss_mb"))
+
+
+def _lat(run: dict[str, Any] | None, q: str) -> float | None:
+    if not run or not isinstance(run.get("latency_ms"), dict):
+        return None
+    return _num(run["latency_ms"].get(q))
+
+
+# --- one record -> rows ------------------------------------------------------------------------------
+def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The wide rows (one per backend/device/precision) and long rows (one per batch size) of a record."""
+    model = record.get("model") or {}
+    model_id = model.get("id")
+    if not model_id:
+        return [], []
+    env = record.get("environment") or {}
+    hw = env.get("hardware_profile") or "unknown"
+    acc = record.get("accuracy") or {}
+    pretrained = model.get("pretrained")
+    arch = model.get("architecture") or (model_id if ":" not in str(model_id) else None)
+    ds = record.get("dataset") or {}
+    n = _int(ds.get("num_samples"))
+    dataset = (f"{ds['name']} ({n})" if n is not None else str(ds["name"])) if ds.get("name") else None
+    params = _num(model.get("params"))
+    task = record.get("task") or model.get("task") or "image-classification"
+    repro = reproduce_command(record)
+
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for run in _ok_runs(record):
+        g = (str(run.get("backend")), str(run.get("device")), str(run.get("precision")))
+        groups.setdefault(g, []).append(run)
+
+    wide: dict[tuple[str, str, str], dict[str, Any]] = {}
+    long: list[dict[str, Any]] = []
+    for (backend, device, precision), runs in groups.items():
+        runs.sort(key=lambda r: _int(r.get("batch_size")) or 0)
+        bs1 = next((r for r in runs if _int(r.get("batch_size")) == 1), None)
+        tputs = [
+            (t, _int(r.get("batch_size"))) for r in runs if (t := _num(r.get("throughput_ips"))) is not None
+        ]
+        best = max(tputs, key=lambda x: x[0]) if tputs else (None, None)
+        mems = [m for r in runs if (m := _run_mem(r)) is not None]
+        top1 = next((v for r in runs if (v := _num(r.get("accuracy_top1"))) is not None), None)
+        top5 = next((v for r in runs if (v := _num(r.get("accuracy_top5"))) is not None), None)
+        if precision == "fp32":  # same weights, fp32 numerics: the record's measured accuracy applies
+            top1 = top1 if top1 is not None else _num(acc.get("top1"))
+            top5 = top5 if top5 is not None else _num(acc.get("top5"))
+        if pretrained is False:  # random weights: accuracy is meaningless, never shown
+            top1 = top5 = None
+        row_id = f"{record.get('key')}/{backend}/{device}/{precision}"
+        wide[(backend, device, precision)] = {
+            "model": model_id,
+            "model_url": model_url(str(model_id), model.get("source")),
+            "source": model.get("source"),
+            "revision": model.get("revision"),
+            "architecture": arch,
+            "family": architecture_family(arch),
+            "task": task,
+            "backend": backend,
+            "device": device,
+            "precision": precision,
+            "top1": top1,
+            "top5": top5,
+            "latency_p50_ms": _lat(bs1, "p50"),
+            "latency_p95_ms": _lat(bs1, "p95"),
+            "latency_p99_ms": _lat(bs1, "p99"),
+            "throughput_ips": best[0],
+            "best_batch_size": best[1],
+            "peak_mem_mb": max(mems) if mems else None,
+            "size_mb": _num(model.get("size_mb")),
+            "params_m": params / 1e6 if params is not None else None,
+            "gmacs": _num(model.get("gmacs")),
+            "int8_top1_delta": None,
+            "int8_speedup": None,
+            "hardware_profile": hw,
+            "dataset": dataset,
+            "created_at": record.get("created_at"),
+            "key": record.get("key"),
+            "reproduce": repro,
+            "row_id": row_id,
+        }
+        for r in runs:
+            long.append(
+                {
+                    "row_id": row_id,
+                    "model": model_id,
+                    "backend": backend,
+                    "device": device,
+                    "precision": precision,
+                    "hardware_profile": hw,
+                    "batch_size": _int(r.get("batch_size")),
+                    "latency_mean_ms": _lat(r, "mean"),
+                    "latency_p50_ms": _lat(r, "p50"),
+                    "latency_p95_ms": _lat(r, "p95"),
+                    "latency_p99_ms": _lat(r, "p99"),
+                    "throughput_ips": _num(r.get("throughput_ips")),
+                    "peak_mem_mb": _run_mem(r),
+                }
+            )
+    for (backend, device, precision), row in wide.items():
+        if precision != "int8" or (backend, device, "fp32") not in wide:
+            continue
+        fp = wide[(backend, device, "fp32")]
+        delta = row["top1"] - fp["top1"] if row["top1"] is not None and fp["top1"] is not None else None
+        speed = (
+            fp["latency_p50_ms"] / row["latency_p50_ms"]
+            if fp["latency_p50_ms"] and row["latency_p50_ms"]
+            else None
+        )
+        for target in (row, fp):
+            target["int8_top1_delta"], target["int8_speedup"] = delta, speed
+    return list(wide.values()), long
+
+
+# --- many records -> frames ---------------------------------------------------------------------------
+def build_frames(records: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(wide, long) frames; duplicates of a ROW_KEY keep the newest ``created_at``; ranked."""
+    wide_rows: list[dict[str, Any]] = []
+    long_rows: list[dict[str, Any]] = []
+    for rec in records:
+        w, lg = record_rows(rec)
+        wide_rows += w
+        long_rows += lg
+    wide = pd.DataFrame(wide_rows, columns=[c for c in WIDE_COLUMNS if c != "rank"])
+    long = pd.DataFrame(long_rows, columns=list(LONG_COLUMNS))
+    long["batch_size"] = pd.to_numeric(long["batch_size"], errors="coerce").astype("Int64")
+    if len(wide):
+        wide = wide.sort_values("created_at", ascending=False, na_position="last", kind="stable")
+        wide = wide.drop_duplicates(subset=list(ROW_KEY), keep="first")
+        long = long[long["row_id"].isin(set(wide["row_id"]))]
+    ref = reported_top1_by_arch()
+    wide["reported_top1"] = wide["architecture"].map(ref).astype("float64")
+    for col in (
+        "top1",
+        "top5",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "throughput_ips",
+        "peak_mem_mb",
+        "size_mb",
+        "params_m",
+        "gmacs",
+        "int8_top1_delta",
+        "int8_speedup",
+    ):
+        wide[col] = pd.to_numeric(wide[col], errors="coerce").astype("float64")
+    wide["best_batch_size"] = pd.to_numeric(wide["best_batch_size"], errors="coerce").astype("Int64")
+    wide = rank(wide)
+    return wide[list(WIDE_COLUMNS)].reset_index(drop=True), long.reset_index(drop=True)
+
+
+def rank(wide: pd.DataFrame) -> pd.DataFrame:
+    """Rank 1..n by measured top-1 (desc), then p50 latency (asc); missing values rank last."""
+    if wide.empty:
+        wide = wide.copy()
+        wide["rank"] = pd.Series(dtype="Int64")
+        return wide
+    order = wide.sort_values(
+        ["top1", "latency_p50_ms", "model"], ascending=[False, True, True], na_position="last", kind="stable"
+    ).index
+    wide = wide.loc[order].copy()
+    wide["rank"] = pd.array(range(1, len(wide) + 1), dtype="Int64")
+    return wide
+
+
+def frames_from_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The consolidated results table (flattened records) -> (wide, long) leaderboard frames."""
+    if table is None or table.empty:
+        return build_frames([])
+    keep = [
+        c
+        for c in table.columns
+        if c.split(".")[0] in _TOP_LEVEL
+        and not c.startswith(_SKIP_PREFIXES)
+        and (not c.startswith("environment.") or c == "environment.hardware_profile")
+    ]
+    return build_frames(nest(row) for row in table[keep].to_dict("records"))
+
+
+_TOP_LEVEL = {"key", "created_at", "model", "dataset", "accuracy", "runs", "environment", "config", "task"}
+_SKIP_PREFIXES = ("model.data_config", "model.input_size")

@@ -1,0 +1,130 @@
+"""Turn frames into what the UI shows: formatted pages, row details, compare tables (no Gradio here)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from leaderboard.columns import BY_NAME, COLUMNS, format_value, visible_columns
+
+PAGE_SIZE = 50
+MISSING = "—"
+
+
+def model_markdown(model: str, url: str | None) -> str:
+    text = str(model).replace("[", "\\[").replace("]", "\\]")
+    return f"[{text}]({url})" if url else text
+
+
+def display_page(
+    view: pd.DataFrame, columns: list[str] | tuple[str, ...] | None, page: int = 1, page_size: int = PAGE_SIZE
+) -> tuple[pd.DataFrame, list[str], list[str], int, int]:
+    """One page of the view as display strings with column labels.
+
+    Returns (frame, gradio datatypes, row_ids of the page, page actually shown, number of pages).
+    Only ``page_size`` rows ever go to the browser.
+    """
+    cols = visible_columns(columns)
+    pages = max(1, math.ceil(len(view) / page_size))
+    page = min(max(1, int(page or 1)), pages)
+    part = view.iloc[(page - 1) * page_size : page * page_size]
+    out = {}
+    for name in cols:
+        col = BY_NAME[name]
+        if name == "model":
+            out[col.label] = [
+                model_markdown(m, u) for m, u in zip(part["model"], part["model_url"], strict=True)
+            ]
+        else:
+            out[col.label] = [format_value(name, _py(v)) for v in part[name]]
+    frame = pd.DataFrame(out, columns=[BY_NAME[n].label for n in cols])
+    dtypes = ["markdown" if BY_NAME[n].dtype == "markdown" else "str" for n in cols]
+    return frame, dtypes, part["row_id"].tolist(), page, pages
+
+
+def _py(v):
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def row_label(row: pd.Series | dict) -> str:
+    """Short unique-ish name of a leaderboard row for pickers."""
+    return f"{row['model']} · {row['backend']}/{row['device']}/{row['precision']} · {row['hardware_profile']}"
+
+
+def row_details(row: pd.Series | dict) -> str:
+    """Markdown with every column of one row and its reproduce command."""
+    lines = [f"### {row_label(row)}", ""]
+    if row.get("model_url"):
+        lines.append(f"Model page: {row['model_url']}")
+        lines.append("")
+    lines.append("| field | value |")
+    lines.append("|---|---|")
+    for c in COLUMNS:
+        if c.name in ("model", "reproduce"):
+            continue
+        lines.append(f"| {c.label} | {format_value(c.name, _py(row.get(c.name)))} |")
+    lines += [
+        "",
+        "Reproduce this row on your machine:",
+        "",
+        "```bash",
+        str(row.get("reproduce") or ""),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+COMPARE_FIELDS = (
+    "top1",
+    "top5",
+    "reported_top1",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "throughput_ips",
+    "best_batch_size",
+    "peak_mem_mb",
+    "size_mb",
+    "params_m",
+    "gmacs",
+    "int8_top1_delta",
+    "int8_speedup",
+    "hardware_profile",
+    "revision",
+    "created_at",
+)
+
+
+def compare_table(wide: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
+    """Metrics side by side: one column per picked row, one line per metric."""
+    rows = wide.set_index("row_id")
+    picked = [r for r in row_ids if r in rows.index]
+    data: dict[str, list[str]] = {"metric": [BY_NAME[f].label for f in COMPARE_FIELDS]}
+    for rid in picked:
+        r = rows.loc[rid]
+        name = f"{r['model']} ({r['backend']}/{r['precision']})"
+        while name in data:
+            name += "'"
+        data[name] = [format_value(f, _py(r[f])) for f in COMPARE_FIELDS]
+    return pd.DataFrame(data)
+
+
+def compare_choices(wide: pd.DataFrame, ranked: bool = True) -> list[tuple[str, str]]:
+    """(label, row_id) pairs for the Compare picker, in rank order (or in the frame's order)."""
+    if wide.empty:
+        return []
+    w = wide.sort_values("rank") if ranked else wide
+    return [(row_label(r), r["row_id"]) for r in w.to_dict("records")]
+
+
+def export_frame(view: pd.DataFrame) -> pd.DataFrame:
+    """The current view with raw (unformatted) values and machine-friendly column names."""
+    cols = ["rank", "model", "model_url"] + [c.name for c in COLUMNS if c.name not in ("rank", "model")]
+    return view[[c for c in cols if c in view]].reset_index(drop=True)

@@ -1,0 +1,296 @@
+"""End to end: the real app (subprocess) in headless Chromium, on a temp data dir.
+
+Records come from the real harness (tiny timm archs, PyTorch only, min-duration 0.1 s) and from the real
+queue: a model submitted in the UI, approved by a maintainer (admin token) and measured by the in-process
+worker. Screenshots of every tab go to ``test-artifacts/`` (gitignored).
+
+Skipped when /usr/bin/chromium is missing, unless REQUIRE_E2E=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+ADMIN_TOKEN = "e2e-admin-token"
+SEEDED = ("test_vit", "mobilenetv3_small_050")
+SUBMITTED = "test_efficientnet"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _require_browser() -> None:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("REQUIRE_E2E") == "1":
+            pytest.fail(f"REQUIRE_E2E=1 but {CHROMIUM} is missing (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _harness_records(out_dir: Path) -> list[Path]:
+    """Measure the seeded archs with the real harness CLI (both at once: they are tiny)."""
+    procs = []
+    for arch in SEEDED:
+        out = out_dir / f"{arch}.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "harness",
+            arch,
+            "--backends",
+            "pytorch",
+            "--batch-sizes",
+            "1,2",
+            "--min-duration",
+            "0.1",
+            "--threads",
+            "1",
+            "--output",
+            str(out),
+            "--quiet",
+        ]
+        procs.append((subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True), out))
+    paths = []
+    for proc, out in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, f"harness failed: {err[-2000:]}"
+        paths.append(out)
+    return paths
+
+
+def _load_into_store(data_dir: Path, paths: list[Path]) -> None:
+    import json
+
+    sys.path.insert(0, str(ROOT))
+    from store import LocalDatasetStore
+
+    results = LocalDatasetStore(data_dir / "results", "results")
+    LocalDatasetStore(data_dir / "queue", "queue")
+    for p in paths:
+        rec = json.loads(p.read_text())
+        results.write_json(f"records/{rec['key']}.json", rec)
+    from store.table import rebuild_results_table
+
+    rebuild_results_table(results)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_browser()
+    base = tmp_path_factory.mktemp("e2e")
+    data_dir = base / "data"
+    _load_into_store(data_dir, _harness_records(base))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LEADERBOARD_DATA_DIR": str(data_dir),
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "LEADERBOARD_SEED": "0",
+        "LEADERBOARD_WORKER": "1",
+        "LEADERBOARD_WORKER_INTERVAL": "1",
+        "LEADERBOARD_QUEUE_REFRESH_S": "2",
+        "LEADERBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    env.pop("RESULTS_REPO", None)
+    env.pop("QUEUE_REPO", None)
+    log = open(base / "app.log", "w")  # noqa: SIM115 - closed after the server stops
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 90
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read(10)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise AssertionError(
+                    "app did not start:\n" + (base / "app.log").read_text()[-3000:]
+                ) from None
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def rows_shown(page) -> int:
+    """Data rows in the leaderboard grid (aria-rowcount counts the header row too)."""
+    return int(page.get_attribute("#lb-table [role=grid]", "aria-rowcount")) - 1
+
+
+def open_board(page, url: str):
+    page.goto(url)
+    page.wait_for_selector("#lb-status:has-text('Showing')")
+
+
+def search_box(page):
+    return page.locator("#lb-search textarea, #lb-search input").first
+
+
+def test_leaderboard_filter_sort_url_and_details(server, page):
+    open_board(page, server)
+    assert rows_shown(page) == 2
+    assert page.locator("#lb-table [role=gridcell] a:has-text('test_vit')").count() == 1  # links out
+    shot(page, "leaderboard")
+
+    search_box(page).press_sequentially("mobilenet")
+    page.wait_for_function("() => location.search.includes('q=mobilenet')")
+    page.wait_for_selector("#lb-status:has-text('of 1 rows')")
+    assert rows_shown(page) == 1
+
+    # the URL carries the view: opening it again restores the filter controls and the rows
+    page.goto(page.url)
+    page.wait_for_selector("#lb-status:has-text('Showing')")
+    assert search_box(page).input_value() == "mobilenet" and rows_shown(page) == 1
+
+    # sort by p50 latency, both ways (server-side, from the URL state)
+    lat = {}
+    for desc in ("0", "1"):
+        page.goto(server + f"?sort=latency_p50_ms&desc={desc}&cols=latency_p50_ms")
+        page.wait_for_selector("#lb-status:has-text('Showing')")
+        cells = page.locator("#lb-table [role=gridcell][data-col='1']").all_inner_texts()
+        lat[desc] = [float(c) for c in cells if re.fullmatch(r"[\d.]+", c.strip())]
+    assert len(lat["0"]) == 2 and lat["0"] == sorted(lat["0"]) and lat["1"] == sorted(lat["1"], reverse=True)
+
+    # a bad regex is a message, not a crash
+    page.goto(server + "?q=%28&re=1")
+    page.wait_for_selector("#lb-status:has-text('invalid regular expression')")
+
+    # Pareto only: test_vit is faster and has the higher throughput, so mobilenet is dominated
+    open_board(page, server)
+    page.locator("#lb-pareto input").check()
+    page.wait_for_selector("#lb-status:has-text('of 1 rows')")
+    page.wait_for_function("() => location.search.includes('pareto=1')")
+
+    # CSV of the current view
+    page.click("#lb-csv")
+    page.wait_for_selector("#lb-export:has-text('.csv')")
+
+    # row details show the reproduce command
+    open_board(page, server)
+    page.locator("#lb-table [data-testid='cell-0-3']").click()
+    page.wait_for_selector("#lb-details:has-text('python -m harness')")
+    shot(page, "leaderboard-details")
+
+
+def test_compare_two_models(server, page):
+    open_board(page, server)
+    page.get_by_role("tab", name="Compare").click()
+    pick = page.locator("#cmp-pick input").first
+    for name in SEEDED:
+        pick.click()
+        page.get_by_role("option", name=re.compile(name)).first.click()
+    for name in SEEDED:
+        page.wait_for_selector(f"#cmp-table thead:has-text('{name}')")
+    headers = page.locator("#cmp-table thead th").all_inner_texts()  # the header row is a real table
+    assert sum(any(n in h for n in SEEDED) for h in headers) == 2
+    shot(page, "compare")
+
+
+def test_submit_approve_and_see_the_measured_row(server, page):
+    open_board(page, server)
+    page.get_by_role("tab", name="About").click()
+    page.wait_for_selector("text=How every number is measured")
+    shot(page, "about")
+
+    page.get_by_role("tab", name="Submit").click()
+    page.locator("#sub-model input, #sub-model textarea").first.fill(SUBMITTED)
+    page.locator("#sub-name input, #sub-name textarea").first.fill("e2e-user")
+    page.locator("#sub-backends").get_by_label("onnxruntime").uncheck()
+    page.get_by_label("Batch sizes").fill("1")
+    page.locator("#sub-mindur input").fill("0.1")
+    page.click("#sub-btn")
+    page.wait_for_selector("#sub-out:has-text('Queued')", timeout=60_000)
+    entry_id = re.search(r"as (\S+) — status", page.inner_text("#sub-out")).group(1)
+    shot(page, "submit")
+
+    # submitting the same thing again is refused with the reason
+    page.click("#sub-btn")
+    page.wait_for_selector("#sub-out:has-text('Refused')", timeout=60_000)
+
+    page.get_by_role("tab", name="Queue").click()
+    page.wait_for_selector(f"#q-table:has-text('{entry_id}')")
+    assert "PENDING_REVIEW" in page.inner_text("#q-table")
+    shot(page, "queue")
+
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#rev-token input").fill("not-the-token")
+    page.click("#rev-load")
+    page.wait_for_selector("#rev-who:has-text('Maintainers only')")
+    page.click("#rev-approve")
+    page.wait_for_selector("#rev-out:has-text('Refused')")  # checked on the server for every action
+
+    page.locator("#rev-token input").fill(ADMIN_TOKEN)
+    page.click("#rev-load")
+    page.wait_for_selector("#rev-who:has-text('Signed in as maintainer')")
+    page.click("#rev-approve")
+    page.wait_for_selector("#rev-out:has-text('APPROVED')")
+    shot(page, "review")
+
+    # the in-process worker measures it; the row appears on the leaderboard
+    deadline = time.time() + 150
+    while time.time() < deadline:
+        open_board(page, server + f"?q={SUBMITTED}")
+        if rows_shown(page) == 1:
+            break
+        time.sleep(3)
+    assert rows_shown(page) == 1, "the approved submission never appeared on the leaderboard"
+    shot(page, "leaderboard-after-worker")
+    page.get_by_role("tab", name="Queue").click()
+    page.wait_for_selector("#q-table:has-text('FINISHED')")

@@ -1,0 +1,188 @@
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leaderboard.filters import (
+    DEFAULT_STATE,
+    FilterError,
+    FilterState,
+    apply_filters,
+    choices,
+    decode_state,
+    encode_state,
+    pareto_front,
+    pareto_mask,
+    range_mask,
+    search_mask,
+    sort_frame,
+)
+from leaderboard.load import build_frames
+from tests._leaderboard_helpers import make_record, make_run
+
+
+# --- Pareto ----------------------------------------------------------------------------------------
+def test_pareto_mask_on_crafted_points():
+    # (latency, accuracy): lower x better, higher y better
+    pts = [
+        (1.0, 70.0),  # front: fastest
+        (2.0, 80.0),  # front
+        (2.0, 75.0),  # dominated by (2, 80)
+        (3.0, 80.0),  # dominated: slower, same accuracy
+        (4.0, 90.0),  # front: best accuracy
+        (5.0, 85.0),  # dominated by (4, 90)
+        (np.nan, 99.0),  # missing latency: never on the front
+        (0.5, np.nan),  # missing accuracy: never on the front
+    ]
+    x, y = np.array(pts).T
+    assert pareto_mask(x, y).tolist() == [True, True, False, False, True, False, False, False]
+
+
+def test_pareto_mask_keeps_exact_ties_and_handles_empty():
+    assert pareto_mask(np.array([1.0, 1.0, 2.0]), np.array([5.0, 5.0, 5.0])).tolist() == [True, True, False]
+    assert pareto_mask(np.array([]), np.array([])).tolist() == []
+    assert pareto_mask(np.array([np.nan]), np.array([1.0])).tolist() == [False]
+
+
+def test_pareto_mask_matches_brute_force():
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 8, 200).astype(float), rng.integers(0, 8, 200).astype(float)
+    brute = [
+        not any((x[j] <= x[i] and y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(len(x)))
+        for i in range(len(x))
+    ]
+    assert pareto_mask(x, y).tolist() == brute
+
+
+def test_pareto_front_is_per_hardware_profile():
+    df = pd.DataFrame(
+        {
+            "hardware_profile": ["cpu", "cpu", "gpu", "gpu"],
+            "latency_p50_ms": [1.0, 2.0, 10.0, 20.0],
+            "top1": [80.0, 70.0, 60.0, 65.0],
+        }
+    )
+    # the gpu rows are slower than the cpu ones but have their own front
+    assert pareto_front(df, "latency_p50_ms", "top1").tolist() == [True, False, True, True]
+
+
+# --- frame fixtures --------------------------------------------------------------------------------
+@pytest.fixture()
+def wide():
+    recs = [
+        make_record(
+            model="resnet18",
+            pretrained=True,
+            accuracy={"top1": 70.0},
+            params=11_700_000,
+            runs=[make_run(bs=1, p50=10.0), make_run("onnxruntime", bs=1, p50=6.0)],
+        ),
+        make_record(
+            model="hf-hub:org/vit-small",
+            source="hf-hub",
+            arch="vit_small_patch16_224",
+            pretrained=True,
+            accuracy={"top1": 80.0},
+            params=22_000_000,
+            runs=[make_run(bs=1, p50=30.0)],
+        ),
+        make_record(model="mobilenetv3_large_100", params=None, runs=[make_run(bs=1, p50=4.0)]),
+        make_record(model="efficientnet_b0", params=5_300_000, runs=[make_run(bs=8, p50=20.0)], hw="cuda-x"),
+    ]
+    return build_frames(recs)[0]
+
+
+def test_free_text_and_regex_search(wide):
+    assert set(wide[search_mask(wide, "VIT")].model) == {"hf-hub:org/vit-small"}
+    assert set(wide[search_mask(wide, "onnx")].backend) == {"onnxruntime"}
+    assert set(wide[search_mask(wide, r"^(resnet|efficient)", regex=True)].model) == {
+        "resnet18",
+        "efficientnet_b0",
+    }
+    assert search_mask(wide, "").all()
+    # a literal search treats regex characters as text
+    assert not search_mask(wide, "res.et").any()
+
+
+def test_bad_regex_is_a_clear_error_not_a_crash(wide):
+    with pytest.raises(FilterError, match="invalid regular expression"):
+        search_mask(wide, "resnet(", regex=True)
+    with pytest.raises(FilterError):
+        apply_filters(wide, replace(DEFAULT_STATE, search="[", regex=True))
+
+
+def test_range_filter_keeps_missing_values(wide):
+    mask = range_mask(wide.params_m, 10.0, 15.0)
+    kept = wide[mask]
+    assert set(kept.model) == {"resnet18", "mobilenetv3_large_100"}  # mobilenet has no params: kept
+    view = apply_filters(wide, replace(DEFAULT_STATE, params_min=10.0, params_max=15.0))
+    assert "mobilenetv3_large_100" in set(view.frame.model)
+    assert "without params kept" in view.note
+
+
+def test_latency_range_and_category_filters(wide):
+    v = apply_filters(wide, replace(DEFAULT_STATE, latency_max=8.0))
+    assert set(v.frame.model) == {
+        "resnet18",
+        "mobilenetv3_large_100",
+        "efficientnet_b0",
+    }  # eff: no bs1 -> kept
+    v = apply_filters(wide, replace(DEFAULT_STATE, backend=("onnxruntime",)))
+    assert v.frame.backend.tolist() == ["onnxruntime"]
+    v = apply_filters(wide, replace(DEFAULT_STATE, hardware_profile=("cuda-x",), family=("efficientnet",)))
+    assert v.frame.model.tolist() == ["efficientnet_b0"]
+    v = apply_filters(wide, replace(DEFAULT_STATE, task=("image-classification",), precision=("fp32",)))
+    assert len(v.frame) == len(wide) and v.total == len(wide)
+
+
+def test_sort_by_any_column_missing_last_both_ways(wide):
+    asc = sort_frame(wide, "params_m").params_m.tolist()
+    desc = sort_frame(wide, "params_m", descending=True).params_m.tolist()
+    assert asc[:-1] == sorted(asc[:-1]) and math.isnan(asc[-1])
+    assert desc[:-1] == sorted(desc[:-1], reverse=True) and math.isnan(desc[-1])
+    assert sort_frame(wide, "model").model.tolist()[0] == "efficientnet_b0"
+    with pytest.raises(FilterError):
+        sort_frame(wide, "nope")
+
+
+def test_pareto_only_view(wide):
+    v = apply_filters(wide, replace(DEFAULT_STATE, pareto=True))
+    # rows with accuracy: resnet18/pytorch (10ms, 70), resnet18/ort (6ms, 70), vit (30ms, 80): front = ort + vit
+    assert sorted(zip(v.frame.model, v.frame.backend, strict=True)) == [
+        ("hf-hub:org/vit-small", "pytorch"),
+        ("resnet18", "onnxruntime"),
+    ]
+    assert "cannot be on the front" in v.note
+
+
+def test_empty_frame_never_crashes():
+    empty = build_frames([])[0]
+    v = apply_filters(empty, replace(DEFAULT_STATE, pareto=True, search="x", params_min=1))
+    assert v.frame.empty and v.total == 0
+    assert choices(empty, "family") == []
+
+
+# --- URL state -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "state",
+    [
+        DEFAULT_STATE,
+        FilterState(search="vit small", regex=True),
+        FilterState(family=("resnet", "vit"), backend=("onnxruntime",), hardware_profile=("cpu-x-2c",)),
+        FilterState(params_min=1.5, params_max=20.0, latency_min=0.25, latency_max=100.0),
+        FilterState(sort_by="latency_p50_ms", descending=True, pareto=True, columns=("top1", "gmacs")),
+        FilterState(search="a&b=c, d?#", task=("image-classification",), precision=("int8", "fp32")),
+    ],
+)
+def test_url_state_round_trip(state):
+    assert decode_state(encode_state(state)) == state
+
+
+def test_default_state_has_an_empty_query_and_garbage_decodes_safely():
+    assert encode_state(DEFAULT_STATE) == ""
+    s = decode_state("?pmin=abc&sort=drop_table&cols=bogus,top1&pareto=yes&unknown=1&lmax=inf")
+    assert s.params_min is None and s.sort_by == "rank" and s.columns == ("top1",) and s.pareto is True
+    assert s.latency_max is None
+    assert decode_state({"q": "resnet", "desc": "1"}) == FilterState(search="resnet", descending=True)
