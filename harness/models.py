@@ -341,7 +341,10 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
     load_ms = (time.perf_counter() - t0) * 1000
     data_config = timm.data.resolve_model_data_config(model)
     input_size = tuple(int(v) for v in data_config["input_size"])
-    size_mb = sum(os.path.getsize(p) for p in weight_files) / 2**20 if weight_files else None
+    if weight_files:
+        size_mb = sum(os.path.getsize(p) for p in weight_files) / 2**20
+    else:  # random weights: the size its model.safetensors would have, so efficiency rows still show it
+        size_mb = safetensors_size(model.state_dict()) / 2**20
     with torch.no_grad():
         num_classes = int(getattr(model, "num_classes", 0) or 0)
     return LoadedModel(
@@ -358,6 +361,20 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
         size_mb=size_mb,
         load_ms=load_ms,
     )
+
+
+def safetensors_size(state_dict: dict[str, Any]) -> int:
+    """Bytes of ``state_dict`` serialised as safetensors (shared tensors stored once, as timm saves them)."""
+    from safetensors.torch import save
+
+    seen: set[tuple[int, int]] = set()
+    unique = {}
+    for name, tensor in state_dict.items():
+        ident = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        if ident not in seen:
+            seen.add(ident)
+            unique[name] = tensor.contiguous()
+    return len(save(unique))
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

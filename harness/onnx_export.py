@@ -102,7 +102,7 @@ def export_onnx(
         )
     return {
         "path": str(path),
-        "size_mb": path.stat().st_size / 1e6,
+        "size_mb": path.stat().st_size / 2**20,
         "max_abs_diff": max_abs_diff,
         "tolerance": tolerance,
         "opset": opset,

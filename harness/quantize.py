@@ -165,8 +165,8 @@ def quantize_int8(
         raise QuantizationError(f"{chosen} quantization left no INT8 node in the graph")
     info.update(
         path=str(out_path),
-        size_mb=out_path.stat().st_size / 1e6,
-        fp32_size_mb=fp32_path.stat().st_size / 1e6,
+        size_mb=out_path.stat().st_size / 2**20,
+        fp32_size_mb=fp32_path.stat().st_size / 2**20,
         quantized_nodes=int(n_quant),
     )
     return info

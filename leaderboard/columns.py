@@ -55,7 +55,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("throughput_ips", "Best img/s", "float", ".1f", True, "Best throughput over the batch sizes run."),
     Column("best_batch_size", "Best bs", "int", "d", False, "Batch size of the best throughput."),
     Column("peak_mem_mb", "Peak MB", "float", ".0f", True, "Peak memory: process RSS (cpu) or GPU (cuda)."),
-    Column("size_mb", "Size MB", "float", ".1f", True, "Weight files on disk."),
+    Column(
+        "size_mb",
+        "Size MB",
+        "float",
+        ".1f",
+        True,
+        "MiB on disk of what the backend ran: the weight files (PyTorch) or the ONNX file, quantized for int8 (ONNX Runtime).",
+    ),
     Column("params_m", "Params (M)", "float", ".2f", True, "Parameters in millions."),
     Column("gmacs", "GMACs", "float", ".2f", True, "Multiply-accumulates per image (billions)."),
     Column(

@@ -171,6 +171,9 @@ def reproduce_command(record: dict[str, Any]) -> str:
     if rev and (spec.startswith("hf-hub:") or model.get("source") == "hf-hub") and "@" not in spec:
         spec = f"{spec}@{rev}"
     args = _config_args(record)
+    threads = {r.get("threads") for r in _ok_runs(record)}
+    if len(threads) == 1 and (n := _int(threads.pop())) is not None and n > 0:
+        args += ["--threads", str(n)]  # not part of the key, but it changes every latency
     return shlex.join(["python", "-m", "harness", spec, *args])
 
 
@@ -224,6 +227,15 @@ def _run_mem(run: dict[str, Any]) -> float | None:
     if run.get("device") == "cuda" and _num(run.get("peak_gpu_mb")) is not None:
         return _num(run.get("peak_gpu_mb"))
     return _num(run.get("peak_rss_mb"))
+
+
+def _run_size(runs: list[dict[str, Any]], weights_mb: float | None) -> float | None:
+    """Size of what the backend ran: the (quantized) ONNX file for ONNX Runtime, else the weight files."""
+    for run in runs:
+        info = run.get("info")
+        if isinstance(info, dict) and (mb := _num(info.get("onnx_size_mb"))) is not None:
+            return mb
+    return weights_mb
 
 
 def _lat(run: dict[str, Any] | None, q: str) -> float | None:
@@ -293,7 +305,7 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "throughput_ips": best[0],
             "best_batch_size": best[1],
             "peak_mem_mb": max(mems) if mems else None,
-            "size_mb": _num(model.get("size_mb")),
+            "size_mb": _run_size(runs, _num(model.get("size_mb"))),
             "params_m": params / 1e6 if params is not None else None,
             "gmacs": _num(model.get("gmacs")),
             "int8_top1_delta": None,

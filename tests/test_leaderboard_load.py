@@ -130,7 +130,8 @@ def test_reproduce_command_rebuilds_the_config_flags_and_pins_the_revision():
     cfg = BenchmarkConfig(backends=("pytorch",), batch_sizes=(1, 4), min_duration_s=0.1, max_samples=50)
     rec = make_record(model="hf-hub:org/net", source="hf-hub", revision="deadbeef", config=cfg.to_dict())
     cmd = reproduce_command(rec)
-    assert shlex.split(cmd) == ["python", "-m", "harness", "hf-hub:org/net@deadbeef", *cfg.to_cli_args()]
+    expected = ["python", "-m", "harness", "hf-hub:org/net@deadbeef", *cfg.to_cli_args(), "--threads", "1"]
+    assert shlex.split(cmd) == expected
     timm_cmd = shlex.split(reproduce_command(make_record(model="resnet18")))
     assert timm_cmd[3] == "resnet18" and "--batch-sizes" in timm_cmd
 

@@ -6,7 +6,6 @@ many quick or misbehaving evaluations use the stand-in in ``tests/_queue_helpers
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -35,7 +34,6 @@ from tests._queue_helpers import (
 )
 
 REAL_MODEL = "test_vit"
-HAS_TABLE = importlib.util.find_spec("store.table") is not None
 
 
 @pytest.fixture
@@ -75,11 +73,14 @@ def test_real_harness_submit_approve_work(stores):
     assert rec["key"] == key and rec["model"]["id"] == REAL_MODEL and rec["model"]["params"] > 0
     assert [(r["backend"], r["batch_size"], r["status"]) for r in rec["runs"]] == [("pytorch", 1, "ok")]
     assert rec["runs"][0]["latency_ms"]["p50"] > 0
-    if HAS_TABLE:
-        from store.table import read_results_table
+    from leaderboard.load import frames_from_table
+    from store.table import read_results_table
 
-        table = read_results_table(stores.results)
-        assert len(table) == 1
+    table = read_results_table(stores.results)
+    assert len(table) == 1
+    wide, _ = frames_from_table(table)  # the row the leaderboard shows
+    assert wide[["model", "backend", "precision"]].values.tolist() == [[REAL_MODEL, "pytorch", "fp32"]]
+    assert wide["latency_p50_ms"].iloc[0] == pytest.approx(rec["runs"][0]["latency_ms"]["p50"])
     print(f"real harness job took {took:.1f} s")
 
 

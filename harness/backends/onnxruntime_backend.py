@@ -76,7 +76,7 @@ class OnnxRuntimeBackend(Backend):
             info["onnx_size_mb"] = info["quantization"]["size_mb"]
         elif precision == "fp16":
             model_path = _to_fp16(model_path, workdir)
-            info["onnx_size_mb"] = model_path.stat().st_size / 1e6
+            info["onnx_size_mb"] = model_path.stat().st_size / 2**20
         info["model_file"] = model_path.name
 
         session = _session(model_path, provider, request.threads, request.options)

@@ -1,0 +1,219 @@
+"""Publishable Markdown report of leaderboard rows: tables per hardware profile and backend.
+
+Pure functions of the wide leaderboard frame (:func:`leaderboard.load.build_frames`) and the environment
+blocks of the records; the CLI in :mod:`leaderboard.cli` reads the store and writes the files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from leaderboard.columns import format_value
+
+LATENCY_BANDS = ((10.0, "🟢", "< 10 ms"), (50.0, "🟡", "10-50 ms"), (math.inf, "🔴", "> 50 ms"))
+BAND_LEGEND = "Latency bands (p50 at batch 1): " + " · ".join(f"{m} {label}" for _, m, label in LATENCY_BANDS)
+
+# Environment facts shown per hardware profile, in this order (record ``environment`` keys).
+ENV_FIELDS = (
+    ("cpu", "CPU"),
+    ("cores", "Cores"),
+    ("gpu", "GPU"),
+    ("ram_gb", "RAM GB"),
+    ("machine", "Arch"),
+    ("os", "OS"),
+    ("python", "Python"),
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("timm", "timm"),
+    ("onnx", "onnx"),
+    ("onnxruntime", "onnxruntime"),
+)
+TABLE_COLUMNS = (
+    ("model", "Model"),
+    ("backend", "Backend"),
+    ("device", "Device"),
+    ("precision", "Precision"),
+    ("latency_p50_ms", "p50 ms"),
+    ("latency_p95_ms", "p95 ms"),
+    ("throughput_ips", "Throughput img/s"),
+    ("size_mb", "Size MB"),
+    ("top1", "Top-1 %"),
+    ("int8_top1_delta", "INT8 Δ top-1"),
+)
+
+
+def latency_band(p50_ms: float | None) -> str:
+    """The band marker of a batch-1 p50 latency ('' when missing)."""
+    if p50_ms is None or (isinstance(p50_ms, float) and math.isnan(p50_ms)):
+        return ""
+    return next(marker for bound, marker, _ in LATENCY_BANDS if p50_ms < bound)
+
+
+def _cell(v: Any) -> str:
+    """Markdown-safe text of a cell: no pipes or newlines that would break the table."""
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _value(name: str, v: Any) -> str:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if hasattr(v, "item"):
+        v = v.item()
+    return format_value(name, v)
+
+
+def ort_speedup(wide: pd.DataFrame) -> dict[str, Any] | None:
+    """ONNX Runtime vs PyTorch p50 (batch 1) over rows measured on both backends in the same record.
+
+    Pairs share record key, device and precision, so the two numbers come from one machine and config.
+    Returns the geometric mean, range and count of PyTorch p50 / ONNX Runtime p50, or None without pairs.
+    """
+    need = {"backend", "key", "device", "precision", "latency_p50_ms"}
+    if wide.empty or not need <= set(wide.columns):
+        return None
+    on = ["key", "device", "precision"]
+    pt = wide[wide["backend"] == "pytorch"][[*on, "latency_p50_ms"]]
+    ort = wide[wide["backend"] == "onnxruntime"][[*on, "latency_p50_ms"]]
+    pairs = pt.merge(ort, on=on, suffixes=("_pt", "_ort")).dropna()
+    pairs = pairs[(pairs["latency_p50_ms_pt"] > 0) & (pairs["latency_p50_ms_ort"] > 0)]
+    if pairs.empty:
+        return None
+    ratios = pairs["latency_p50_ms_pt"] / pairs["latency_p50_ms_ort"]
+    geo = float(math.exp(sum(math.log(r) for r in ratios) / len(ratios)))
+    return {"geomean": geo, "min": float(ratios.min()), "max": float(ratios.max()), "pairs": len(ratios)}
+
+
+def speedup_line(wide: pd.DataFrame) -> str:
+    s = ort_speedup(wide)
+    if s is None:
+        return "ONNX Runtime vs PyTorch: no row here was measured on both backends in the same run."
+    word = "faster" if s["geomean"] >= 1 else "slower"
+    factor = s["geomean"] if s["geomean"] >= 1 else 1 / s["geomean"]
+    return (
+        f"ONNX Runtime vs PyTorch: {factor:.2f}x {word} (geometric mean of PyTorch p50 / ONNX Runtime p50 "
+        f"at batch 1 over {s['pairs']} model/device/precision pair(s) measured in the same run; "
+        f"range {s['min']:.2f}x-{s['max']:.2f}x)."
+    )
+
+
+def environment_block(profile: str, envs: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines describing the machines of one hardware profile (newest record's values first;
+    a field that differs between records lists every value seen)."""
+    lines = ["| Environment | |", "|---|---|", f"| Hardware profile | `{_cell(profile)}` |"]
+    for key, label in ENV_FIELDS:
+        seen = list(dict.fromkeys(str(e[key]) for e in envs if e.get(key) not in (None, "")))
+        if seen:
+            lines.append(f"| {label} | {_cell(', '.join(seen))} |")
+    return lines
+
+
+def _table(rows: pd.DataFrame) -> list[str]:
+    header = "| " + " | ".join(label for _, label in TABLE_COLUMNS) + " |"
+    align = (
+        "|"
+        + "|".join(
+            "---:" if n not in ("model", "backend", "device", "precision") else "---"
+            for n, _ in TABLE_COLUMNS
+        )
+        + "|"
+    )
+    out = [header, align]
+    for row in rows.to_dict("records"):
+        cells = []
+        for name, _ in TABLE_COLUMNS:
+            text = _value(name, row.get(name))
+            if name == "latency_p50_ms" and text != "—":
+                text = f"{latency_band(row[name])} {text}"
+            if name == "model":
+                text = f"`{text}`"
+            cells.append(_cell(text))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def render_report(
+    wide: pd.DataFrame,
+    environments: dict[str, list[dict[str, Any]]],
+    *,
+    title: str = "Vision model benchmark results",
+    generated_at: str | None = None,
+    source: str = "",
+    filter_note: str = "",
+) -> str:
+    """The whole Markdown document: header, legend, speed-up line, then per hardware profile its
+    environment, one table per backend (sorted by p50) and the reproduce command of every record."""
+    lines = [f"# {title}", ""]
+    meta = []
+    if generated_at:
+        meta.append(f"Generated {generated_at}")
+    if source:
+        meta.append(f"from {source}")
+    meta.append(f"{len(wide)} row(s)")
+    if filter_note:
+        meta.append(f"filter: `{_cell(filter_note)}`")
+    lines += [", ".join(meta) + ".", "", BAND_LEGEND + ".", "", speedup_line(wide), ""]
+    lines += [
+        "Accuracy is measured by the harness on the dataset named per row (— for random-weight models "
+        "or runs without a dataset); INT8 Δ is the INT8 top-1 minus the fp32 top-1 of the same backend.",
+        "",
+    ]
+    if wide.empty:
+        lines.append("_No results match._")
+        return "\n".join(lines) + "\n"
+    for profile, part in wide.groupby("hardware_profile", sort=True, dropna=False):
+        lines += [f"## {profile}", ""]
+        lines += environment_block(str(profile), environments.get(str(profile), []))
+        lines.append("")
+        datasets = sorted({str(d) for d in part.get("dataset", pd.Series(dtype=object)).dropna()})
+        if datasets:
+            lines += [f"Datasets: {', '.join(datasets)}.", ""]
+        for backend, rows in part.groupby("backend", sort=True):
+            rows = rows.sort_values(["latency_p50_ms", "model"], na_position="last", kind="stable")
+            lines += [f"### {profile} · {backend}", ""]
+            lines += _table(rows)
+            lines.append("")
+        lines += ["Reproduce a row:", "", "```sh"]
+        for model, cmd in _reproduce_commands(part):
+            lines.append(f"# {model}")
+            lines.append(cmd)
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def _reproduce_commands(part: pd.DataFrame) -> Iterable[tuple[str, str]]:
+    seen: set[str] = set()
+    for row in part.sort_values("model", kind="stable").to_dict("records"):
+        cmd = row.get("reproduce")
+        if isinstance(cmd, str) and cmd and cmd not in seen:
+            seen.add(cmd)
+            yield str(row["model"]), cmd
+
+
+def environments_from_records(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """hardware profile -> environment blocks of its records, newest first."""
+    by_profile: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for rec in records:
+        env = rec.get("environment") if isinstance(rec, dict) else None
+        if not isinstance(env, dict):
+            continue
+        profile = str(env.get("hardware_profile") or "unknown")
+        by_profile.setdefault(profile, []).append((str(rec.get("created_at") or ""), env))
+    return {p: [e for _, e in sorted(v, key=lambda t: t[0], reverse=True)] for p, v in by_profile.items()}
+
+
+def environments_from_table(table: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Same as :func:`environments_from_records` for the consolidated (flattened) results table."""
+    if table is None or table.empty:
+        return {}
+    cols = [c for c in table.columns if c.startswith("environment.")]
+    keep = [*cols, *(["created_at"] if "created_at" in table else [])]
+    records = []
+    for row in table[keep].to_dict("records"):
+        env = {c.removeprefix("environment."): v for c, v in row.items() if c in cols}
+        env = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in env.items()}
+        records.append({"created_at": row.get("created_at"), "environment": env})
+    return environments_from_records(records)
