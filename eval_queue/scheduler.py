@@ -26,6 +26,10 @@ def start_background_worker(
         except Exception:  # noqa: BLE001 - keep the schedule alive; the next tick retries
             log.exception("background worker pass failed")
 
+    # A pass that outlasts the interval makes APScheduler warn "skipped: maximum number of running
+    # instances" on every tick, and it logs each run at INFO: both are expected here, not news.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(
         tick,

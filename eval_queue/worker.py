@@ -245,7 +245,7 @@ class Worker:
         cmd += BenchmarkConfig.from_dict(entry["config"]).to_cli_args()
         tmp = Path(tempfile.mkdtemp(prefix="eval-queue-"))
         out = tmp / "record.json"
-        cmd += ["--output", str(out)]
+        cmd += ["--output", str(out), "--verbose"]  # progress lines on stderr feed the heartbeat
         env = child_env()
         lost: list[str] = []
 

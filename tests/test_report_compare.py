@@ -22,6 +22,7 @@ from leaderboard.cli import ReportError, parse_filters
 from leaderboard.load import build_frames
 from store.local import LocalDatasetStore
 from tests._harness_helpers import REPO, run_cli, train_digits_model
+from tests.hub_server import hub_server  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.slow
 
@@ -69,9 +70,9 @@ def data_dir(records, tmp_path_factory) -> Path:
     return root
 
 
-def _leaderboard(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+def _leaderboard(*args: str, data_dir: Path, **env_vars: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RESULTS_REPO", "QUEUE_REPO")}
-    env.update(PYTHONPATH=str(REPO), LEADERBOARD_DATA_DIR=str(data_dir))
+    env.update(PYTHONPATH=str(REPO), LEADERBOARD_DATA_DIR=str(data_dir), **env_vars)
     return subprocess.run(
         [sys.executable, "-m", "leaderboard", *args],
         capture_output=True,
@@ -159,6 +160,20 @@ def test_report_refuses_bad_input_in_one_line(data_dir, args, message):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and message in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_report_from_the_hub_results_repo(records, hub_server, tmp_path):  # noqa: F811
+    from store.hub import HubDatasetStore
+
+    results = HubDatasetStore("org/results", name="results")
+    for rec in records.values():
+        results.write_json(f"records/{rec['key']}.json", rec)
+    proc = _leaderboard(
+        "report", data_dir=tmp_path / "unused", RESULTS_REPO="org/results", QUEUE_REPO="org/queue"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "hub results store org/results" in proc.stdout and "5 row(s)" in proc.stdout
+    assert not (tmp_path / "unused").exists()
 
 
 def test_report_on_an_empty_store_says_so(tmp_path):
