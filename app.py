@@ -543,12 +543,23 @@ the row's **Hardware** column. Nothing here is typed in by hand.
   the accuracy measured with the quantized model.
 - **Reported top-1 (timm)** — timm's *published* ImageNet-1k top-1 for the architecture's default
   pretrained weights, copied from timm's `results-imagenet.csv`. It is context, **not** measured here.
-- **Latency p50/p95/p99 (bs1)** — wall-clock time of one forward pass at batch size 1 after warm-up,
-  repeated for at least the configured minimum duration, in an isolated child process.
-- **Best img/s** — the best throughput (images per second) over the batch sizes run; *Best bs* says which.
+- **Latency p50/p95/p99 (bs1)** — wall-clock time of one forward pass at batch size 1, in a fresh child
+  process per backend and precision with its thread count set and recorded. Warm-up per shape (at least 5
+  iterations and a quarter of the minimum duration), then timed iterations until both the minimum duration
+  and 100 iterations are reached; CUDA is synchronised around every iteration. Percentiles come from the
+  raw samples, which are kept in the result record.
+- **Best img/s** — the best throughput (images / measured wall time) over the batch sizes run; *Best bs*
+  says which.
 - **Peak MB** — peak resident memory of the measuring process (CPU) or peak GPU memory (CUDA).
-- **Size MB** — weight files on disk (empty for random-weight architectures that have no file).
-- **Params / GMACs** — parameter count and multiply-accumulates per image (fvcore).
+- **Size MB** — MiB on disk of what the backend ran: the weight files for PyTorch (for a random-weight
+  architecture, the size its `model.safetensors` would have), the ONNX file for ONNX Runtime (the quantized
+  file for INT8).
+- **Params / GMACs** — parameter count and multiply-accumulates per image at batch 1, counted the way timm's
+  published tables count them (fvcore, fused attention off); GFLOPs = 2 x GMACs.
+- **INT8** — ONNX Runtime static QDQ quantization calibrated on images of the dataset for conv nets,
+  dynamic quantization for transformer MatMuls.
+- **Robustness** (when requested) — top-1 under seeded gaussian noise, blur, brightness and JPEG at
+  severities 1, 3 and 5; stored in the result record.
 - **INT8 Δtop-1 / speed-up** — INT8 minus FP32 top-1, and FP32 p50 / INT8 p50, on the same backend.
 - **Hardware** — a profile name grouping comparable machines (CPU model and cores, or GPU model). Compare
   latencies only within one profile; the Pareto front is computed per profile.
@@ -567,6 +578,8 @@ python -m harness resnet18 --no-dataset --max-samples 500 --backends pytorch,onn
 ```
 
 The same model, revision and settings on the same hardware profile produce the same result key.
+`python -m leaderboard report` publishes the current rows as Markdown (plus CSV/Parquet), and
+`python -m harness compare BASELINE.json CURRENT.json` gates a CI job on latency and accuracy regressions.
 """
 
 
