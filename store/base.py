@@ -141,8 +141,11 @@ class DatasetStore(ABC):
         return created
 
     def iter_json(self, prefix: str = "", suffix: str = ".json") -> Iterator[tuple[str, JsonDict]]:
-        """Every parseable JSON object under ``prefix``; bad files are reported and skipped."""
-        for path in self.list_files(prefix):
+        """Every parseable JSON object under ``prefix``; bad files are reported and skipped (and a
+        reported file that is gone stops being a problem)."""
+        paths = self.list_files(prefix)
+        self._forget_gone_problems(prefix, suffix, paths)
+        for path in paths:
             if not path.endswith(suffix):
                 continue
             try:
@@ -153,6 +156,13 @@ class DatasetStore(ABC):
             if obj is not None:
                 self.problems.pop(path, None)
                 yield path, obj
+
+    def _forget_gone_problems(self, prefix: str, suffix: str, listed: list[str]) -> None:
+        """A reported file under ``prefix`` that no longer exists is no longer a problem."""
+        present = set(listed)
+        for path in [p for p in self.problems if p.startswith(prefix) and p.endswith(suffix)]:
+            if path not in present:
+                del self.problems[path]
 
     def report_problem(self, path: str, reason: str) -> None:
         if path not in self.problems:

@@ -212,6 +212,7 @@ class HubDatasetStore(DatasetStore):
         sha = self.head()
         tree = self._tree(sha)
         paths = [p for p in self._list(tree, prefix) if p.endswith(suffix)]
+        self._forget_gone_problems(prefix, suffix, paths)
         missing = [p for p in paths if self._blobs.get(tree[p]) is None]
         if missing:
             with ThreadPoolExecutor(PREFETCH_THREADS) as pool:

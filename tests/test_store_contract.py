@@ -147,6 +147,9 @@ def test_corrupt_json_reported_and_skipped(store):
     store.write_json("records/truncated.json", {"key": "fixed"})  # a repaired file is no longer a problem
     assert len(list(store.iter_json("records/"))) == 2
     assert "records/truncated.json" not in store.problems
+    store.delete("records/empty.json")  # a deleted file is no longer a problem either
+    assert len(list(store.iter_json("records/"))) == 2
+    assert "records/empty.json" not in store.problems and "records/not_object.json" in store.problems
 
 
 def test_cas_on_corrupt_file_raises_and_keeps_bytes(store):

@@ -187,6 +187,8 @@ def test_leaderboard_filter_sort_url_and_details(server, page):
     open_board(page, server)
     assert rows_shown(page) == 2
     assert page.locator("#lb-table [role=gridcell] a:has-text('test_vit')").count() == 1  # links out
+    page.wait_for_selector("#lb-plot .js-plotly-plot")  # the chart draws both rows' points
+    page.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 2")
     shot(page, "leaderboard")
 
     search_box(page).press_sequentially("mobilenet")
