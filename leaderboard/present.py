@@ -37,7 +37,7 @@ def display_page(
                 model_markdown(m, u) for m, u in zip(part["model"], part["model_url"], strict=True)
             ]
         else:
-            out[col.label] = [format_value(name, _py(v)) for v in part[name]]
+            out[col.label] = [cell_text(name, v) for v in part[name]]
     frame = pd.DataFrame(out, columns=[BY_NAME[n].label for n in cols])
     dtypes = ["markdown" if BY_NAME[n].dtype == "markdown" else "str" for n in cols]
     return frame, dtypes, part["row_id"].tolist(), page, pages
@@ -51,6 +51,11 @@ def _py(v):
     if hasattr(v, "item"):
         return v.item()
     return v
+
+
+def cell_text(name: str, value) -> str:
+    """Display text of one cell of a frame (numpy/pandas scalars and NaN/NA included); missing -> '—'."""
+    return format_value(name, _py(value))
 
 
 def row_label(row: pd.Series | dict) -> str:
@@ -69,7 +74,7 @@ def row_details(row: pd.Series | dict) -> str:
     for c in COLUMNS:
         if c.name in ("model", "reproduce"):
             continue
-        lines.append(f"| {c.label} | {format_value(c.name, _py(row.get(c.name)))} |")
+        lines.append(f"| {c.label} | {cell_text(c.name, row.get(c.name))} |")
     lines += [
         "",
         "Reproduce this row on your machine:",
@@ -112,7 +117,7 @@ def compare_table(wide: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
         name = f"{r['model']} ({r['backend']}/{r['precision']})"
         while name in data:
             name += "'"
-        data[name] = [format_value(f, _py(r[f])) for f in COMPARE_FIELDS]
+        data[name] = [cell_text(f, r[f]) for f in COMPARE_FIELDS]
     return pd.DataFrame(data)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from leaderboard.columns import format_value
+from leaderboard.present import cell_text
 
 LATENCY_BANDS = ((10.0, "🟢", "< 10 ms"), (50.0, "🟡", "10-50 ms"), (math.inf, "🔴", "> 50 ms"))
 BAND_LEGEND = "Latency bands (p50 at batch 1): " + " · ".join(f"{m} {label}" for _, m, label in LATENCY_BANDS)
@@ -56,14 +56,6 @@ def latency_band(p50_ms: float | None) -> str:
 def _cell(v: Any) -> str:
     """Markdown-safe text of a cell: no pipes or newlines that would break the table."""
     return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def _value(name: str, v: Any) -> str:
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    if hasattr(v, "item"):
-        v = v.item()
-    return format_value(name, v)
 
 
 def ort_speedup(wide: pd.DataFrame) -> dict[str, Any] | None:
@@ -125,7 +117,7 @@ def _table(rows: pd.DataFrame) -> list[str]:
     for row in rows.to_dict("records"):
         cells = []
         for name, _ in TABLE_COLUMNS:
-            text = _value(name, row.get(name))
+            text = cell_text(name, row.get(name))
             if name == "latency_p50_ms" and text != "—":
                 text = f"{latency_band(row[name])} {text}"
             if name == "model":

@@ -85,9 +85,16 @@ def independent_accuracy(model_dir: Path, max_samples: int | None = None) -> tup
 
 
 def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_module("harness", *args, timeout=timeout, env=env)
+
+
+def run_module(
+    module: str, *args: str, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` from the repo root; ``env`` overrides this process's environment."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

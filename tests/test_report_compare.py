@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +19,7 @@ from leaderboard import report
 from leaderboard.cli import ReportError, parse_filters
 from leaderboard.load import build_frames
 from store.local import LocalDatasetStore
-from tests._harness_helpers import REPO, run_cli, train_digits_model
+from tests._harness_helpers import run_cli, run_module, train_digits_model
 from tests.hub_server import hub_server  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.slow
@@ -71,16 +69,8 @@ def data_dir(records, tmp_path_factory) -> Path:
 
 
 def _leaderboard(*args: str, data_dir: Path, **env_vars: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("RESULTS_REPO", "QUEUE_REPO")}
-    env.update(PYTHONPATH=str(REPO), LEADERBOARD_DATA_DIR=str(data_dir), **env_vars)
-    return subprocess.run(
-        [sys.executable, "-m", "leaderboard", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        env=env,
-    )
+    env = {"LEADERBOARD_DATA_DIR": str(data_dir), "RESULTS_REPO": "", "QUEUE_REPO": "", **env_vars}
+    return run_module("leaderboard", *args, timeout=120, env=env)
 
 
 # --- report -------------------------------------------------------------------------------------------
