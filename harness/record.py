@@ -69,6 +69,7 @@ class RunRecord:
     accuracy_delta_top1: float | None = None
     latency_samples_ms: list[float] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, Any] | None = None  # harness.noise.assess(...); None = unknown (older records)
 
 
 @dataclass

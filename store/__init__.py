@@ -21,6 +21,7 @@ from store.base import (
     StoreError,
 )
 from store.local import LocalDatasetStore
+from store.schema import SchemaError
 
 __all__ = [
     "ConflictError",
@@ -30,6 +31,7 @@ __all__ = [
     "JsonDict",
     "LocalDatasetStore",
     "Problem",
+    "SchemaError",
     "StoreError",
     "Stores",
     "get_stores",
