@@ -13,37 +13,58 @@ import json
 import os
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from store.schema import (
+    SchemaError,
+    at,
+    expect_bool,
+    expect_dict,
+    expect_dict_of,
+    expect_enum,
+    expect_int,
+    expect_list_of,
+    expect_number,
+    expect_slug,
+    expect_str,
+    expect_timestamp,
+    field_of,
+)
+
 SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1,)  # versions this code can read
+RUN_STATUSES = ("ok", "failed", "unsupported", "timeout")
+MAX_RUNS = 1_000
+MAX_ID = 300  # model ids, providers, names
 
 
 @dataclass
 class ModelInfo:
+    # Defaults only so that older or hand-written records read back; the harness fills every field.
     id: str
-    source: str
-    revision: str | None
-    architecture: str
-    pretrained: bool
-    params: int | None
-    gmacs: float | None
-    gflops: float | None
-    size_mb: float | None
-    input_size: list[int]
-    data_config: dict[str, Any]
-    num_classes: int
+    source: str = ""
+    revision: str | None = None
+    architecture: str = ""
+    pretrained: bool = False
+    params: int | None = None
+    gmacs: float | None = None
+    gflops: float | None = None
+    size_mb: float | None = None
+    input_size: list[int] = field(default_factory=list)
+    data_config: dict[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None
 
 
 @dataclass
 class DatasetInfo:
     name: str
-    split: str
-    num_samples: int
-    num_classes: int
+    split: str = ""
+    num_samples: int = 0
+    num_classes: int | None = None
 
 
 @dataclass
@@ -102,6 +123,176 @@ class ResultRecord:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False, default=_json_default)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> ResultRecord:
+        """A stored record as dataclasses, after :func:`check_record_dict`; raises SchemaError.
+
+        Fields this version does not know are dropped (records are additive); missing optional ones get
+        their defaults, so older records read back.
+        """
+        check_record_dict(d)
+        ds = d.get("dataset")
+        rob = d.get("robustness")
+        return cls(
+            key=d["key"],
+            created_at=d["created_at"],
+            harness_version=d.get("harness_version") or "",
+            model=ModelInfo(**_known(ModelInfo, d["model"])),
+            dataset=DatasetInfo(**_known(DatasetInfo, ds)) if ds is not None else None,
+            accuracy=d.get("accuracy"),
+            runs=[RunRecord(**_known(RunRecord, r)) for r in d["runs"]],
+            robustness=[RobustnessEntry(**_known(RobustnessEntry, e)) for e in rob]
+            if rob is not None
+            else None,
+            environment=d["environment"],
+            config=d.get("config") or {},
+            onnx=d.get("onnx"),
+            schema_version=d["schema_version"],
+        )
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments of dataclass ``cls`` from ``d``: unknown keys dropped; a missing or null
+    value takes the field's default, or None where the field has no default (checked optional)."""
+    out: dict[str, Any] = {}
+    for f in fields(cls):
+        value = d.get(f.name)
+        if value is not None:
+            out[f.name] = value
+        elif f.default is MISSING and f.default_factory is MISSING:
+            out[f.name] = None
+    return out
+
+
+# ---- schema check ------------------------------------------------------------------------------------
+
+
+@cache
+def _run_vocabulary() -> tuple[frozenset[str] | None, frozenset[str], frozenset[str]]:
+    """(backend names or None = any slug, devices, precisions): from the backend registry when it offers
+    ``backend_specs()``, else from ``harness.config``'s constants (and any slug as backend name)."""
+    from harness import config
+
+    try:
+        from harness.backends import backend_specs  # type: ignore[attr-defined]
+    except ImportError:
+        return None, frozenset(config.DEVICES), frozenset(config.PRECISIONS)
+    specs = list(backend_specs())
+    names = frozenset(s.name for s in specs)
+    devices = frozenset(config.DEVICES).union(*(s.devices for s in specs))
+    precisions = frozenset(config.PRECISIONS).union(*(s.precisions for s in specs))
+    return names, devices, precisions
+
+
+def _num(value: Any, path: str) -> float | None:
+    return expect_number(value, path, optional=True)
+
+
+def _percent(value: Any, path: str) -> float | None:
+    return expect_number(value, path, optional=True, maximum=100.0)
+
+
+def _sample(value: Any, path: str) -> float | None:
+    return expect_number(value, path)
+
+
+def _check_model(m: Any, path: str) -> None:
+    expect_dict(m, path)
+    field_of(m, "id", path, expect_str, max_len=MAX_ID)
+    for key in ("source", "architecture"):
+        field_of(m, key, path, expect_str, optional=True, allow_empty=True, max_len=MAX_ID)
+    field_of(m, "revision", path, expect_str, optional=True, max_len=MAX_ID)
+    field_of(m, "pretrained", path, expect_bool, optional=True)
+    field_of(m, "params", path, expect_int, optional=True, minimum=0)
+    field_of(m, "num_classes", path, expect_int, optional=True, minimum=1)
+    for key in ("gmacs", "gflops", "size_mb"):
+        field_of(m, key, path, expect_number, optional=True)
+    field_of(m, "input_size", path, expect_list_of, item=_positive_int, optional=True, max_items=8)
+    field_of(m, "data_config", path, expect_dict, optional=True)
+
+
+def _positive_int(value: Any, path: str) -> int | None:
+    return expect_int(value, path, minimum=1)
+
+
+def _check_dataset(ds: Any, path: str) -> None:
+    if expect_dict(ds, path, optional=True) is None:
+        return
+    field_of(ds, "name", path, expect_str, max_len=MAX_ID)
+    field_of(ds, "split", path, expect_str, optional=True, allow_empty=True, max_len=MAX_ID)
+    field_of(ds, "num_samples", path, expect_int, optional=True, minimum=0)
+    field_of(ds, "num_classes", path, expect_int, optional=True, minimum=1)
+
+
+def check_noise(noise: Any, path: str = "noise") -> dict[str, Any] | None:
+    """The run's noise assessment (contract 4 / ``harness.noise.assess``), or None (unknown)."""
+    if expect_dict(noise, path, optional=True) is None:
+        return None
+    for key in ("cv", "p95_over_p50", "load_before", "load_after"):
+        field_of(noise, key, path, expect_number, optional=True)
+    field_of(noise, "cpu_count", path, expect_int, optional=True, minimum=1)
+    field_of(noise, "noisy", path, expect_bool)
+    field_of(noise, "reasons", path, expect_list_of, item=expect_str, optional=True, max_items=50)
+    return noise
+
+
+def _check_run(run: Any, path: str) -> dict[str, Any]:
+    backends, devices, precisions = _run_vocabulary()
+    expect_dict(run, path)
+    if backends is None:
+        field_of(run, "backend", path, expect_slug)
+    else:
+        field_of(run, "backend", path, expect_enum, choices=backends)
+    field_of(run, "device", path, expect_enum, choices=devices)
+    field_of(run, "precision", path, expect_enum, choices=precisions)
+    field_of(run, "provider", path, expect_str, optional=True, max_len=MAX_ID)
+    field_of(run, "batch_size", path, expect_int, minimum=1)
+    field_of(run, "threads", path, expect_int, optional=True, minimum=1)
+    field_of(run, "status", path, expect_enum, choices=RUN_STATUSES, optional=True)
+    field_of(run, "error", path, expect_str, optional=True, allow_empty=True)
+    for key in ("warmup", "iterations"):
+        field_of(run, key, path, expect_int, optional=True, minimum=0)
+    for key in ("duration_s", "throughput_ips", "peak_rss_mb", "peak_gpu_mb", "load_ms"):
+        field_of(run, key, path, expect_number, optional=True)
+    field_of(run, "latency_ms", path, expect_dict_of, item=_num, optional=True, max_items=50)
+    for key in ("accuracy_top1", "accuracy_top5"):
+        field_of(run, key, path, _percent)
+    field_of(run, "accuracy_delta_top1", path, expect_number, optional=True, minimum=-100.0, maximum=100.0)
+    field_of(run, "latency_samples_ms", path, expect_list_of, item=_sample, optional=True)
+    field_of(run, "info", path, expect_dict, optional=True)
+    check_noise(run.get("noise"), at(path, "noise"))
+    return run
+
+
+def _check_robustness_entry(e: Any, path: str) -> None:
+    expect_dict(e, path)
+    field_of(e, "corruption", path, expect_str, max_len=MAX_ID)
+    field_of(e, "severity", path, expect_int, minimum=0)
+    field_of(e, "top1", path, expect_number, maximum=100.0)
+
+
+def check_record_dict(d: Any) -> dict[str, Any]:
+    """Raise :class:`store.schema.SchemaError` (one line naming the field) unless ``d`` is a readable
+    result record; return ``d`` unchanged. Older records (no ``config``, ``status`` or ``noise``) pass;
+    fields this version does not know are allowed (the schema is additive)."""
+    expect_dict(d, "record")
+    version = field_of(d, "schema_version", "", expect_int)
+    if version not in SCHEMA_VERSIONS:
+        raise SchemaError("schema_version", f"unknown version {version} (this code reads {SCHEMA_VERSIONS})")
+    field_of(d, "key", "", expect_slug)
+    field_of(d, "created_at", "", expect_timestamp)
+    field_of(d, "harness_version", "", expect_str, optional=True, allow_empty=True, max_len=MAX_ID)
+    _check_model(d.get("model"), "model")
+    _check_dataset(d.get("dataset"), "dataset")
+    field_of(d, "accuracy", "", expect_dict_of, item=_percent, optional=True, max_items=20)
+    field_of(d, "runs", "", expect_list_of, item=_check_run, max_items=MAX_RUNS)
+    field_of(d, "robustness", "", expect_list_of, item=_check_robustness_entry, optional=True)
+    env = field_of(d, "environment", "", expect_dict)
+    field_of(env, "hardware_profile", "environment", expect_str, max_len=MAX_ID)
+    field_of(d, "config", "", expect_dict, optional=True)
+    field_of(d, "onnx", "", expect_dict, optional=True)
+    return d
 
 
 def _json_default(obj: Any) -> Any:
