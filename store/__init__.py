@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import settings
 from store.base import (
     ConflictError,
     CorruptFileError,
@@ -19,6 +19,8 @@ from store.base import (
     JsonDict,
     Problem,
     StoreError,
+    StoreWriteError,
+    UnreadableFileError,
 )
 from store.local import LocalDatasetStore
 from store.schema import SchemaError
@@ -33,6 +35,8 @@ __all__ = [
     "Problem",
     "SchemaError",
     "StoreError",
+    "StoreWriteError",
+    "UnreadableFileError",
     "Stores",
     "get_stores",
 ]
@@ -46,17 +50,17 @@ class Stores:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("LEADERBOARD_DATA_DIR", "./data")).resolve()
+    return Path(settings.get("LEADERBOARD_DATA_DIR")).resolve()
 
 
 def get_stores() -> Stores:
     """The stores selected by the environment (see module docstring)."""
-    results_repo = os.environ.get("RESULTS_REPO")
-    queue_repo = os.environ.get("QUEUE_REPO")
+    results_repo = settings.get("RESULTS_REPO")
+    queue_repo = settings.get("QUEUE_REPO")
     if results_repo and queue_repo:
         from store.hub import HubDatasetStore
 
-        token = os.environ.get("HF_TOKEN")
+        token = settings.get("HF_TOKEN")
         return Stores(
             results=HubDatasetStore(results_repo, name="results", token=token),
             queue=HubDatasetStore(queue_repo, name="queue", token=token),

@@ -9,7 +9,6 @@ contents can be cached by sha / blob id without ever being stale.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import threading
 import time
@@ -27,13 +26,18 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
+import settings
 from store.base import (
+    MAX_JSON_BYTES,
     ConflictError,
     CorruptFileError,
     DatasetStore,
     JsonDict,
     StoreError,
+    StoreWriteError,
+    UnreadableFileError,
     Updater,
+    Validator,
     clean_path,
     dump_json,
     parse_json,
@@ -51,9 +55,22 @@ class HubAccessError(StoreError):
     """The Hub could not be reached, or refused the token (one-line message naming the repo)."""
 
 
+class HubWriteError(HubAccessError, StoreWriteError):
+    """A commit was refused (no space, no write access, server error): the repo is as it was."""
+
+
+_WRITES = ("write", "delete")
+
+
 def _status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     return getattr(response, "status_code", None)
+
+
+def _capped(path: str, data: bytes | None, max_bytes: int | None) -> bytes | None:
+    if data is not None and max_bytes is not None and len(data) > max_bytes:
+        raise UnreadableFileError(path, f"file too large ({len(data)} bytes > {max_bytes})")
+    return data
 
 
 def _hidden(path: str) -> bool:
@@ -98,8 +115,8 @@ class HubDatasetStore(DatasetStore):
         super().__init__()
         self.repo_id = repo_id
         self.name = name
-        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
-        self.token = token or os.environ.get("HF_TOKEN") or None
+        self.endpoint = (endpoint or settings.get("HF_ENDPOINT")).rstrip("/")
+        self.token = token or settings.get("HF_TOKEN") or None
         self.api = HfApi(endpoint=self.endpoint, token=self.token)
         self._trees: OrderedDict[str, dict[str, str]] = OrderedDict()  # sha -> {path: blob oid}
         self._oids: dict[tuple[str, str], str | None] = {}  # (sha, path) -> blob oid (None: absent)
@@ -113,24 +130,28 @@ class HubDatasetStore(DatasetStore):
     def _guard(self, action: str) -> Iterator[None]:
         """Turn transport/auth failures into one-line :class:`HubAccessError`s that name the repo."""
         where = f"dataset {self.repo_id} on {self.endpoint}"
+        error = HubWriteError if action in _WRITES else HubAccessError
         try:
             yield
-        except (httpx2.TransportError, OfflineModeIsEnabled) as exc:
-            raise HubAccessError(f"cannot {action} {where}: Hub unreachable ({type(exc).__name__})") from None
-        except RepositoryNotFoundError:
-            raise HubAccessError(
-                f"cannot {action} {where}: repository not found or token lacks access"
+        except OfflineModeIsEnabled:
+            raise error(
+                f"cannot {action} {where}: HF_HUB_OFFLINE is set, so the Hub client makes no requests "
+                "(not even to a local HF_ENDPOINT); unset it to use the Hub store"
             ) from None
+        except httpx2.TransportError as exc:
+            raise error(f"cannot {action} {where}: Hub unreachable ({type(exc).__name__})") from None
+        except RepositoryNotFoundError:
+            raise error(f"cannot {action} {where}: repository not found or token lacks access") from None
         except HfHubHTTPError as exc:
             status = _status(exc)
             if status in (401, 403):
-                raise HubAccessError(
+                raise error(
                     f"cannot {action} {where}: HTTP {status}, check HF_TOKEN (needs write access)"
                 ) from None
             if status in CONFLICT_STATUSES or isinstance(exc, RemoteEntryNotFoundError):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise HubAccessError(f"cannot {action} {where}: HTTP {status}: {first}") from None
+            raise error(f"cannot {action} {where}: HTTP {status}: {first[:300]}") from None
 
     # --- reads, pinned to a commit ---------------------------------------------------------------
     def head(self) -> str:
@@ -203,11 +224,13 @@ class HubDatasetStore(DatasetStore):
         start = clean_path(prefix) + "/" if prefix else ""
         return sorted(p for p in tree if p.startswith(start) and not _hidden(p))
 
-    def read_bytes(self, path: str) -> bytes | None:
+    def read_bytes(self, path: str, max_bytes: int | None = None) -> bytes | None:
         path = clean_path(path)
-        return self._read_at(self.head(), path)
+        return _capped(path, self._read_at(self.head(), path), max_bytes)
 
-    def iter_json(self, prefix: str = "", suffix: str = ".json") -> Iterator[tuple[str, JsonDict]]:
+    def iter_json(
+        self, prefix: str = "", suffix: str = ".json", validate: Validator | None = None
+    ) -> Iterator[tuple[str, JsonDict]]:
         """Like the base class, but the whole walk reads one commit, fetching missing files in parallel."""
         sha = self.head()
         tree = self._tree(sha)
@@ -218,16 +241,14 @@ class HubDatasetStore(DatasetStore):
             with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
                 list(pool.map(lambda p: self._read_at(sha, p, tree), missing))
         for path in paths:
-            data = self._read_at(sha, path, tree)
-            if data is None:
-                continue
             try:
-                obj = parse_json(path, data)
+                data = _capped(path, self._read_at(sha, path, tree), MAX_JSON_BYTES)
             except CorruptFileError as exc:
                 self.report_problem(exc.path, exc.reason)
                 continue
-            self.problems.pop(path, None)
-            yield path, obj
+            obj = self.accept_json(path, data, validate)
+            if obj is not None:
+                yield path, obj
 
     # --- writes: one commit each -----------------------------------------------------------------
     def _commit(self, operations: list, message: str, parent: str | None = None) -> str:

@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
 
-from store.base import DatasetStore, JsonDict, Updater, clean_path, dump_json, parse_json
+from store.base import (
+    DatasetStore,
+    JsonDict,
+    StoreWriteError,
+    UnreadableFileError,
+    Updater,
+    clean_path,
+    dump_json,
+)
 
 LOCK_DIR = ".locks"
 LOCK_TIMEOUT_S = 60
+READ_CHUNK = 1024 * 1024
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a symbolic link (never followed)",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _os_reason(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, "OSError")
+    return f"{exc.strerror or exc} ({name})"
 
 
 class LocalDatasetStore(DatasetStore):
@@ -21,11 +52,16 @@ class LocalDatasetStore(DatasetStore):
     Writes go to a temp file in the same folder and are moved into place with ``os.replace``, so a
     reader sees the old or the new file, never a torn one. A compare-and-swap holds a per-file lock
     (``.locks/`` inside the dataset, skipped by listings), which also serialises processes.
+
+    Reads trust nothing they find: listings do not follow symlinks, and a name that is not a regular file
+    (FIFO, device, socket, symlink) is reported by :meth:`read_bytes` from ``lstat`` without being opened;
+    regular files are opened ``O_NOFOLLOW | O_NONBLOCK`` and re-checked with ``fstat`` (a swap in between
+    cannot make a read hang or follow a link).
     """
 
     def __init__(self, root: str | os.PathLike, name: str):
         super().__init__()
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.name = name
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -39,50 +75,128 @@ class LocalDatasetStore(DatasetStore):
         return FileLock(str(lock_dir / f"{digest}.lock"), timeout=LOCK_TIMEOUT_S)
 
     def list_files(self, prefix: str = "") -> list[str]:
+        """Every non-hidden name that is not a real directory (symlinks and special files included, so a
+        reader reports them); symlinked directories are listed, never descended."""
         base = self._abs(prefix) if prefix else self.root
-        if not base.is_dir():
+        try:
+            if not stat.S_ISDIR(os.lstat(base).st_mode):
+                return []
+        except OSError:
             return []
-        out = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for fname in filenames:
-                if fname.startswith("."):
+        out: list[str] = []
+        stack = [base]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:  # unreadable folder: report it, list the rest
+                rel = Path(folder).relative_to(self.root).as_posix()
+                self.report_problem(rel, f"cannot list: {_os_reason(exc)}")
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
                     continue
-                out.append(Path(dirpath, fname).relative_to(self.root).as_posix())
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    out.append(Path(entry.path).relative_to(self.root).as_posix())
         return sorted(out)
 
-    def read_bytes(self, path: str) -> bytes | None:
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(self._abs(path))
+
+    def read_bytes(self, path: str, max_bytes: int | None = None) -> bytes | None:
+        """Content of a regular file, None if absent; UnreadableFileError for anything else."""
+        rel = clean_path(path)
+        target = self.root / rel
         try:
-            return self._abs(path).read_bytes()
+            st = os.lstat(target)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise UnreadableFileError(rel, f"cannot stat: {_os_reason(exc)}") from None
+        if stat.S_ISDIR(st.st_mode):
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFileError(rel, f"not read: {_kind(st.st_mode)}")
+        if not self._inside_root(target.parent):
+            raise UnreadableFileError(rel, "not read: a folder on its path is a symlink out of the dataset")
+        try:
+            fd = os.open(target, _OPEN_FLAGS)
         except FileNotFoundError:
             return None
-        except IsADirectoryError:
-            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnreadableFileError(rel, f"not read: {_KINDS[stat.S_IFLNK]}") from None
+            raise UnreadableFileError(rel, f"cannot open: {_os_reason(exc)}") from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise UnreadableFileError(rel, f"not read: {_kind(st.st_mode)}")
+            if max_bytes is not None and st.st_size > max_bytes:
+                raise UnreadableFileError(rel, f"file too large ({st.st_size} bytes > {max_bytes})")
+            try:
+                data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+            except OSError as exc:
+                raise UnreadableFileError(rel, f"cannot read: {_os_reason(exc)}") from None
+        if max_bytes is not None and len(data) > max_bytes:  # grew while we read it
+            raise UnreadableFileError(rel, f"file too large (> {max_bytes} bytes)")
+        return data
+
+    def _inside_root(self, folder: Path) -> bool:
+        try:
+            return Path(os.path.realpath(folder)).is_relative_to(self.root)
+        except (OSError, ValueError):
+            return False
+
+    def _write_failed(self, action: str, path: str, exc: OSError) -> StoreWriteError:
+        return StoreWriteError(f"cannot {action} {self.name}/{path} in {self.root}: {_os_reason(exc)}")
 
     def _replace(self, path: str, data: bytes) -> None:
+        """Temp file next to the target, fsync, ``os.replace``: the old content survives any failure."""
         target = self._abs(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+        tmp: str | None = None
         try:
+            if not self._inside_root(target.parent) and target.parent.exists():
+                raise StoreWriteError(
+                    f"cannot write {self.name}/{path}: a folder on its path leaves the dataset"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            tmp = None
+        except OSError as exc:
+            raise self._write_failed("write", path, exc) from None
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _hold(self, path: str) -> Iterator[None]:
+        """The per-file lock; failing to create or take it (read-only, no space) is a write error."""
+        try:
+            lock = self._lock(path)
+            lock.acquire()
+        except OSError as exc:
+            raise self._write_failed("lock", path, exc) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write_bytes(self, path: str, data: bytes, message: str = "") -> None:
-        with self._lock(path):
+        with self._hold(path):
             self._replace(path, data)
 
     def update_json(
         self, path: str, updater: Updater, message: str = "", attempts: int = 20
     ) -> JsonDict | None:
-        with self._lock(path):
-            raw = self.read_bytes(path)
-            current = None if raw is None else parse_json(path, raw)
+        with self._hold(path):
+            current = self.read_json(path)
             new = updater(current)
             if new is None:
                 return current
@@ -90,5 +204,8 @@ class LocalDatasetStore(DatasetStore):
             return new
 
     def delete(self, path: str, message: str = "") -> None:
-        with self._lock(path):
-            self._abs(path).unlink(missing_ok=True)
+        with self._hold(path):
+            try:
+                self._abs(path).unlink(missing_ok=True)
+            except OSError as exc:
+                raise self._write_failed("delete", path, exc) from None

@@ -4,9 +4,13 @@ The leaderboard loads this one file instead of thousands of records. The store k
 record schema, so flattening is generic: nested objects become dotted columns (``model.id``), lists (and
 empty objects) become JSON strings, and ``_path`` says which file a row came from.
 
-Staleness: the Parquet's metadata keeps the set of record paths it was built from (corrupt ones
-included, with their reasons). Records are never rewritten, so the table is current exactly when that
-set equals today's listing (plus: no corrupt record has since become readable).
+Only records the caller's ``validate`` accepts (``harness.record.check_record_dict``; the store itself
+knows no record schema) become rows: a corrupt or invalid record is reported in ``store.problems`` and
+left out, so one bad file never reaches the board.
+
+Staleness: the Parquet's metadata keeps the set of record paths it was built from (corrupt and invalid
+ones included, with their reasons). Records are never rewritten, so the table is current exactly when that
+set equals today's listing (plus: no rejected record has since become readable and valid).
 """
 
 from __future__ import annotations
@@ -21,14 +25,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from store.base import CorruptFileError, DatasetStore, StoreError
+from store.base import MAX_JSON_BYTES, CorruptFileError, DatasetStore, StoreError, Validator
+from store.layout import RECORDS_DIR, RESULTS_TABLE
 
 log = logging.getLogger(__name__)
 
-RECORDS_PREFIX = "records/"
-TABLE_PATH = "results.parquet"
+RECORDS_PREFIX = f"{RECORDS_DIR}/"
+TABLE_PATH = RESULTS_TABLE
 META_KEY = b"leaderboard.table"
-TABLE_VERSION = 1
+TABLE_VERSION = 2  # 2: rows are validated records (a version-1 table is rebuilt, silently)
 PATH_COLUMN = "_path"
 
 
@@ -87,10 +92,28 @@ def _row(path: str, record: dict[str, Any]) -> dict[str, Any]:
     return {PATH_COLUMN: path, **row}
 
 
+def _read_valid(store: DatasetStore, path: str, validate: Validator) -> tuple[dict | None, str | None]:
+    """(record, None) if ``path`` is readable and valid, (None, reason) if not (reported), (None, None)
+    if it is gone."""
+    try:
+        data = store.read_bytes(path, MAX_JSON_BYTES)
+    except CorruptFileError as exc:
+        store.report_problem(path, exc.reason)
+        return None, exc.reason
+    record = store.accept_json(path, data, validate)
+    if record is None and data is not None:
+        return None, store.problems[path].reason
+    return record, None
+
+
 def collect_table(
-    results_store: DatasetStore, prefix: str = RECORDS_PREFIX, previous: tuple[pa.Table, dict] | None = None
+    results_store: DatasetStore,
+    prefix: str = RECORDS_PREFIX,
+    previous: tuple[pa.Table, dict] | None = None,
+    *,
+    validate: Validator,
 ) -> pa.Table:
-    """Every record under ``prefix`` as an Arrow table (corrupt ones reported and skipped).
+    """Every valid record under ``prefix`` as an Arrow table (corrupt/invalid ones reported, skipped).
 
     With ``previous`` (a stored table and its metadata), rows of records it already holds are reused and
     only new (or formerly corrupt) records are read: records are never rewritten, so this is exact.
@@ -110,20 +133,16 @@ def collect_table(
     todo = sorted(listed - ok)
     if previous is None or len(todo) > max(64, len(listed) // 2):  # mostly new: one (parallel) walk
         rows, ok = [], set()
-        for path, record in results_store.iter_json(prefix):
+        for path, record in results_store.iter_json(prefix, validate=validate):
             rows.append(_row(path, record))
             ok.add(path)
         corrupt = {p: pr.reason for p, pr in results_store.problems.items() if p in listed and p not in ok}
     else:
         for path in todo:
-            try:
-                record = results_store.read_json(path)
-            except CorruptFileError as exc:
-                results_store.report_problem(path, exc.reason)
-                corrupt[path] = exc.reason
-                continue
-            if record is not None:
-                results_store.problems.pop(path, None)
+            record, reason = _read_valid(results_store, path, validate)
+            if reason is not None:
+                corrupt[path] = reason
+            elif record is not None:
                 rows.append(_row(path, record))
                 ok.add(path)
     return build_table(rows, sorted(ok | set(corrupt)), corrupt)
@@ -137,18 +156,22 @@ def _write(results_store: DatasetStore, table: pa.Table, out: str) -> None:
 
 def rebuild_results_table(
     results_store: DatasetStore,
+    *,
+    validate: Validator,
     prefix: str = RECORDS_PREFIX,
     out: str = TABLE_PATH,
     incremental: bool = False,
 ) -> pd.DataFrame:
-    """Read the records under ``prefix`` (corrupt ones reported in ``.problems`` and skipped), write the
-    flattened table to ``out`` atomically through the store, and return it as a DataFrame.
+    """Read the records under ``prefix`` (corrupt ones, and those ``validate`` rejects, reported in
+    ``.problems`` and skipped), write the flattened table to ``out`` atomically through the store, and
+    return it as a DataFrame. Raises :class:`StoreError` (e.g. ``StoreWriteError``) if it cannot be
+    written; the stored table is then unchanged.
 
     ``incremental=True`` reuses the rows of the stored table for records it already holds (cheap on the
     Hub after one new result); the default reads every record again.
     """
     previous = _load(results_store, out) if incremental else None
-    table = collect_table(results_store, prefix, previous)
+    table = collect_table(results_store, prefix, previous, validate=validate)
     _write(results_store, table, out)
     return _to_frame(table)
 
@@ -165,8 +188,12 @@ def _load(results_store: DatasetStore, out: str) -> tuple[pa.Table, dict] | None
     try:
         table = pq.read_table(pa.BufferReader(raw))
         meta = json.loads((table.schema.metadata or {})[META_KEY])
-        if meta.get("version") != TABLE_VERSION or not isinstance(meta.get("source_paths"), list):
-            raise ValueError(f"unknown table metadata version {meta.get('version')!r}")
+        if not isinstance(meta, dict) or not isinstance(meta.get("version"), int):
+            raise ValueError("no table version in its metadata")
+        if meta["version"] != TABLE_VERSION:
+            return None  # written by another version of this code: rebuild, nothing is wrong
+        if not isinstance(meta.get("source_paths"), list) or not isinstance(meta.get("corrupt") or {}, dict):
+            raise ValueError("malformed table metadata")
     except Exception as exc:  # any damage to the file means: rebuild it
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         results_store.report_problem(out, f"unreadable results table, rebuilding ({reason})")
@@ -175,32 +202,34 @@ def _load(results_store: DatasetStore, out: str) -> tuple[pa.Table, dict] | None
     return table, meta
 
 
-def _is_current(results_store: DatasetStore, meta: dict, prefix: str) -> bool:
+def _is_current(results_store: DatasetStore, meta: dict, prefix: str, validate: Validator) -> bool:
     if set(meta["source_paths"]) != _json_paths(results_store, prefix):
         return False
-    for path, reason in (meta.get("corrupt") or {}).items():
-        try:
-            if results_store.read_json(path) is not None:
-                return False  # a corrupt record became readable
-        except CorruptFileError:
-            pass
-        results_store.report_problem(path, reason)
+    for path in meta.get("corrupt") or {}:
+        record, _ = _read_valid(results_store, path, validate)  # reports it again if still bad
+        if record is not None:
+            return False  # a rejected record became readable and valid
     return True
 
 
 def read_results_table(
-    results_store: DatasetStore, prefix: str = RECORDS_PREFIX, out: str = TABLE_PATH
+    results_store: DatasetStore,
+    *,
+    validate: Validator,
+    prefix: str = RECORDS_PREFIX,
+    out: str = TABLE_PATH,
 ) -> pd.DataFrame:
     """The consolidated table as a DataFrame; rebuilt first when missing, unreadable or stale (reusing
-    the rows of a stale table, so one new result costs one record read).
+    the rows of a stale table, so one new result costs one record read). Records ``validate`` rejects
+    are reported and left out.
 
     If the rebuilt table cannot be written back (e.g. a read-only token), the fresh rows are still
     returned and the write failure is logged.
     """
     loaded = _load(results_store, out)
-    if loaded is not None and _is_current(results_store, loaded[1], prefix):
+    if loaded is not None and _is_current(results_store, loaded[1], prefix, validate):
         return _to_frame(loaded[0])
-    table = collect_table(results_store, prefix, loaded)
+    table = collect_table(results_store, prefix, loaded, validate=validate)
     try:
         _write(results_store, table, out)
     except StoreError as exc:

@@ -11,6 +11,7 @@ import pytest
 from store.base import CorruptFileError, DatasetStore, InvalidPathError
 from store.hub import HubDatasetStore
 from store.local import LocalDatasetStore
+from store.schema import expect_slug, field_of
 from store.table import PATH_COLUMN, TABLE_PATH, flatten, read_results_table, rebuild_results_table
 from tests._store_helpers import hub_server  # noqa: F401  (fixture)
 
@@ -21,6 +22,12 @@ def store(request, tmp_path) -> DatasetStore:
         return LocalDatasetStore(tmp_path / "results", name="results")
     request.getfixturevalue("hub_server")
     return HubDatasetStore("org/results", name="results")
+
+
+def keyed(d: dict) -> dict:
+    """The store knows no record schema; its tests validate with this stand-in: a slug ``key``."""
+    field_of(d, "key", "", expect_slug)
+    return d
 
 
 def record(key: str, **extra) -> dict:
@@ -168,17 +175,17 @@ def test_flatten_is_generic():
 
 
 def test_table_with_zero_records(store):
-    df = read_results_table(store)
+    df = read_results_table(store, validate=keyed)
     assert isinstance(df, pd.DataFrame) and df.empty and PATH_COLUMN in df.columns
     assert store.exists(TABLE_PATH)
-    assert read_results_table(store).empty
+    assert read_results_table(store, validate=keyed).empty
 
 
 def test_table_rebuild_and_read(store):
     store.write_json("records/k1.json", record("k1"))
     store.write_json("records/k2.json", record("k2", accuracy=None, extra={"note": "x"}))
     store.write_bytes("records/k3.json", b'{"schema_version": 1, "key": "k3"')  # corrupt: skipped
-    df = rebuild_results_table(store)
+    df = rebuild_results_table(store, validate=keyed)
     assert sorted(df[PATH_COLUMN]) == ["records/k1.json", "records/k2.json"]
     row = df.set_index("key").loc["k1"]
     assert row["model.id"] == "timm/k1" and row["accuracy.top1"] == 81.5
@@ -195,18 +202,18 @@ def test_table_rebuild_and_read(store):
 
     # read is served from the table while nothing changed, and still reports the corrupt record
     store.problems.clear()
-    assert sorted(read_results_table(store)["key"]) == ["k1", "k2"]
+    assert sorted(read_results_table(store, validate=keyed)["key"]) == ["k1", "k2"]
     assert "records/k3.json" in store.problems
 
     # a new record makes it stale -> rebuilt on read
     store.write_json("records/k4.json", record("k4"))
-    assert sorted(read_results_table(store)["key"]) == ["k1", "k2", "k4"]
+    assert sorted(read_results_table(store, validate=keyed)["key"]) == ["k1", "k2", "k4"]
     # the corrupt record repaired in place -> rebuilt on read
     store.write_json("records/k3.json", record("k3"))
-    assert sorted(read_results_table(store)["key"]) == ["k1", "k2", "k3", "k4"]
+    assert sorted(read_results_table(store, validate=keyed)["key"]) == ["k1", "k2", "k3", "k4"]
     # a deleted record disappears
     store.delete("records/k1.json")
-    assert sorted(read_results_table(store)["key"]) == ["k2", "k3", "k4"]
+    assert sorted(read_results_table(store, validate=keyed)["key"]) == ["k2", "k3", "k4"]
 
 
 def test_stale_table_is_updated_incrementally(store, monkeypatch):
@@ -214,20 +221,20 @@ def test_stale_table_is_updated_incrementally(store, monkeypatch):
         store.write_json(
             f"records/k{i}.json", record(f"k{i}", accuracy=None if i == 1 else {"top1": 50.0 + i})
         )
-    read_results_table(store)
+    read_results_table(store, validate=keyed)
     store.write_json("records/k9.json", record("k9"))
     read = []
     real_read = store.read_bytes
 
-    def counting(path):
+    def counting(path, *args):
         read.append(path)
-        return real_read(path)
+        return real_read(path, *args)
 
     monkeypatch.setattr(store, "read_bytes", counting)
-    incremental = read_results_table(store)
+    incremental = read_results_table(store, validate=keyed)
     assert sorted(read) == ["records/k9.json", TABLE_PATH]
     monkeypatch.undo()
-    full = rebuild_results_table(store)
+    full = rebuild_results_table(store, validate=keyed)
     assert set(incremental.columns) == set(full.columns)
     by_path = lambda df: df.sort_values(PATH_COLUMN).reset_index(drop=True)[sorted(full.columns)]  # noqa: E731
     pd.testing.assert_frame_equal(by_path(incremental), by_path(full))
@@ -236,7 +243,7 @@ def test_stale_table_is_updated_incrementally(store, monkeypatch):
 def test_table_mixed_types_never_crash(store):
     store.write_json("records/a.json", {"key": "a", "v": 1, "w": "text", "flag": True})
     store.write_json("records/b.json", {"key": "b", "v": 2.5, "w": 3, "flag": 1})
-    df = rebuild_results_table(store)
+    df = rebuild_results_table(store, validate=keyed)
     assert sorted(df["v"].tolist()) == [1.0, 2.5]
     assert sorted(df["w"].astype(str).tolist()) == ["3", "text"]
 
@@ -244,9 +251,9 @@ def test_table_mixed_types_never_crash(store):
 def test_corrupt_table_is_reported_and_rebuilt(store):
     store.write_json("records/k1.json", record("k1"))
     store.write_bytes(TABLE_PATH, b"PAR1 this is not parquet")
-    df = read_results_table(store)
+    df = read_results_table(store, validate=keyed)
     assert df["key"].tolist() == ["k1"]
     assert TABLE_PATH in store.problems
     assert pq.read_table(__import__("io").BytesIO(store.read_bytes(TABLE_PATH))).num_rows == 1
-    read_results_table(store)
+    read_results_table(store, validate=keyed)
     assert TABLE_PATH not in store.problems
