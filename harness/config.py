@@ -1,20 +1,59 @@
-"""Benchmark settings: one dataclass shared by the CLI, the queue entries and the result key."""
+"""Benchmark settings: one dataclass shared by the CLI, the queue entries and the result key.
+
+The config is *normalised* on construction so that one measurement has one key: whole numbers stay
+ints (``3`` and ``3.0`` are the same batch size), durations are floats, lists are de-duplicated and put
+in a canonical order (backends and precisions in registry order, batch sizes ascending), a blank dataset
+is no dataset. :meth:`BenchmarkConfig.from_dict` is the strict reader for data from outside (queue
+entries, the submit form): unknown fields, booleans where numbers belong, non-finite or out-of-range
+numbers and over-long values are refused with a one-line :class:`ConfigError` that names the field.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-BACKENDS = ("pytorch", "onnxruntime")
-DEVICES = ("cpu", "cuda")
-PRECISIONS = ("fp32", "fp16", "int8")
+from harness.backends import backend_specs
+
 MAX_BATCH_SIZE = 1024
+MAX_BATCH_SIZES = 16  # how many batch sizes one evaluation may measure
+MAX_SAMPLES = 1_000_000
+MIN_DURATION_S, MAX_DURATION_S = 0.05, 600.0
+MAX_DATASET_CHARS = 512
+MAX_CSV_CHARS = 4096
+MAX_EXTRA_ITEMS, MAX_EXTRA_CHARS = 16, 256
+
+
+def _union(attr: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for spec in backend_specs():
+        seen.update(dict.fromkeys(getattr(spec, attr)))
+    return tuple(seen)
+
+
+# Derived from the backend registry (harness.backends): the one place a backend declares what it runs.
+BACKENDS = tuple(s.name for s in backend_specs())
+DEVICES = _union("devices")
+PRECISIONS = _union("precisions")
 
 
 class ConfigError(ValueError):
     """A benchmark setting is invalid; the message says which and what is allowed."""
+
+
+def split_csv(text: str) -> tuple[str, ...]:
+    """The one comma-list parser: ``" a, b,,c "`` -> ``("a", "b", "c")``. Order and repeats are kept."""
+    if not isinstance(text, str):
+        raise ConfigError(f"expected a comma-separated list, got {type(text).__name__}")
+    if len(text) > MAX_CSV_CHARS:
+        raise ConfigError(
+            f"comma-separated list is too long ({len(text)} characters; at most {MAX_CSV_CHARS})"
+        )
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -32,7 +71,8 @@ class BenchmarkConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        validate(self)
+        for name, value in _normalise(self).items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -43,16 +83,17 @@ class BenchmarkConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BenchmarkConfig:
+        """Strict reader: unknown fields refused; lists may be given as comma strings ("1,8")."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"benchmark config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        unknown = sorted(str(k)[:40] for k in data if k not in known)
         if unknown:
-            raise ConfigError(f"unknown benchmark setting(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown benchmark setting(s): {', '.join(unknown[:5])}")
         kw = dict(data)
         for key in ("backends", "batch_sizes", "precisions"):
-            if key in kw and kw[key] is not None:
-                if isinstance(kw[key], str):
-                    kw[key] = [p for p in kw[key].split(",") if p]
-                kw[key] = tuple(kw[key])
+            if isinstance(kw.get(key), str):
+                kw[key] = split_csv(kw[key])
         return cls(**kw)
 
     def to_cli_args(self) -> list[str]:
@@ -65,42 +106,125 @@ class BenchmarkConfig:
         args += ["--device", self.device]
         args += ["--batch-sizes", ",".join(str(b) for b in self.batch_sizes)]
         args += ["--precisions", ",".join(self.precisions)]
-        args += ["--min-duration", f"{self.min_duration_s:g}"]
+        args += ["--min-duration", repr(self.min_duration_s)]
         if self.robustness:
             args.append("--robustness")
         return args
 
 
 def validate(cfg: BenchmarkConfig) -> None:
-    def bad(msg: str) -> None:
-        raise ConfigError(msg)
+    """Raise ConfigError if ``cfg`` is invalid (construction already does this; kept for callers)."""
+    _normalise(cfg)
 
-    if not cfg.backends or any(b not in BACKENDS for b in cfg.backends):
-        bad(f"backends must be a non-empty subset of {','.join(BACKENDS)}, got {','.join(cfg.backends)}")
-    if len(set(cfg.backends)) != len(cfg.backends):
-        bad("backends are listed twice")
-    if cfg.device not in DEVICES:
-        bad(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
-    if not cfg.batch_sizes or any(
-        not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= MAX_BATCH_SIZE for b in cfg.batch_sizes
-    ):
-        bad(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE}, got {cfg.batch_sizes}")
-    if len(set(cfg.batch_sizes)) != len(cfg.batch_sizes):
-        bad("batch sizes are listed twice")
-    if not cfg.precisions or any(p not in PRECISIONS for p in cfg.precisions):
-        bad(
-            f"precisions must be a non-empty subset of {','.join(PRECISIONS)}, got {','.join(cfg.precisions)}"
+
+# ---- normalisation (one helper per kind of value) --------------------------------------------------------
+
+
+def _whole(value: Any, what: str) -> int:
+    """An int, or a float with no fractional part; never a bool, a string or NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{what} must be a whole number, got {_show(value)}")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise ConfigError(f"{what} must be a whole number, got {_show(value)}")
+    return int(value)
+
+
+def _names(value: Any, what: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    items = _sequence(value, what, len(allowed) * 4)
+    if not items or any(not isinstance(v, str) or v not in allowed for v in items):
+        shown = ",".join(_show(v) if not isinstance(v, str) else v[:40] for v in items[:8])
+        raise ConfigError(
+            f"{what} must be a non-empty subset of {','.join(allowed)}, got {shown or 'nothing'}"
         )
-    if "fp16" in cfg.precisions and cfg.device != "cuda":
-        bad("fp16 is measured on cuda only; use --precisions fp32,int8 on cpu")
-    if not isinstance(cfg.min_duration_s, int | float) or not 0.05 <= cfg.min_duration_s <= 600:
-        bad(f"min duration must be between 0.05 and 600 seconds, got {cfg.min_duration_s}")
-    if cfg.max_samples is not None and (
-        not isinstance(cfg.max_samples, int) or isinstance(cfg.max_samples, bool) or cfg.max_samples < 1
-    ):
-        bad(f"max samples must be a positive whole number, got {cfg.max_samples}")
-    if cfg.dataset is not None and (not isinstance(cfg.dataset, str) or not cfg.dataset.strip()):
-        bad("dataset must be a non-empty path or id")
+    return tuple(a for a in allowed if a in items)  # canonical order, each once
+
+
+def _sequence(value: Any, what: str, limit: int) -> tuple[Any, ...]:
+    if isinstance(value, str):
+        value = split_csv(value)
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{what} must be a list, got {_show(value)}")
+    if len(value) > limit:
+        raise ConfigError(f"{what} has too many entries ({len(value)}; at most {limit})")
+    return tuple(value)
+
+
+def _batch_sizes(value: Any) -> tuple[int, ...]:
+    items = _sequence(value, "batch sizes", MAX_BATCH_SIZES)
+    sizes = []
+    for v in items:
+        if isinstance(v, str) and re.fullmatch(r"\d{1,7}", v.strip()):
+            v = int(v)
+        b = _whole(v, "batch sizes")
+        if not 1 <= b <= MAX_BATCH_SIZE:
+            raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE}, got {b}")
+        sizes.append(b)
+    if not sizes:
+        raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE}, got nothing")
+    return tuple(sorted(set(sizes)))
+
+
+def _dataset(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"dataset must be a path or id, got {_show(value)}")
+    text = value.strip()
+    if len(text) > MAX_DATASET_CHARS:
+        raise ConfigError(f"dataset is too long ({len(text)} characters; at most {MAX_DATASET_CHARS})")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ConfigError("dataset must not contain control characters")
+    return text or None  # blank means no dataset
+
+
+def _extra(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"extra must be a mapping, got {_show(value)}")
+    if len(value) > MAX_EXTRA_ITEMS:
+        raise ConfigError(f"extra has too many entries ({len(value)}; at most {MAX_EXTRA_ITEMS})")
+    for k, v in value.items():
+        if not isinstance(k, str) or not 0 < len(k) <= 64:
+            raise ConfigError(f"extra keys must be short strings, got {_show(k)}")
+        ok = v is None or isinstance(v, bool | int | str) or (isinstance(v, float) and math.isfinite(v))
+        if not ok or (isinstance(v, str) and len(v) > MAX_EXTRA_CHARS):
+            raise ConfigError(f"extra[{k[:40]!r}] must be a short string, number, bool or null")
+    return dict(value)
+
+
+def _normalise(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """The normalised field values of ``cfg``; raises ConfigError naming the first bad field."""
+    specs = backend_specs()
+    devices = _union("devices")
+    out: dict[str, Any] = {"dataset": _dataset(cfg.dataset)}
+    out["backends"] = _names(cfg.backends, "backends", tuple(s.name for s in specs))
+    if not isinstance(cfg.device, str) or cfg.device not in devices:
+        raise ConfigError(f"device must be one of {', '.join(devices)}, got {_show(cfg.device)}")
+    out["device"] = cfg.device
+    out["batch_sizes"] = _batch_sizes(cfg.batch_sizes)
+    out["precisions"] = _names(cfg.precisions, "precisions", _union("precisions"))
+    if "fp16" in out["precisions"] and cfg.device != "cuda":
+        raise ConfigError("fp16 is measured on cuda only; use --precisions fp32,int8 on cpu")
+    d = cfg.min_duration_s
+    if isinstance(d, bool) or not isinstance(d, int | float) or not MIN_DURATION_S <= d <= MAX_DURATION_S:
+        raise ConfigError(
+            f"min duration must be between {MIN_DURATION_S:g} and {MAX_DURATION_S:g} seconds, got {_show(d)}"
+        )
+    out["min_duration_s"] = float(d)
+    if cfg.max_samples is not None:
+        n = _whole(cfg.max_samples, "max samples")
+        if not 1 <= n <= MAX_SAMPLES:
+            raise ConfigError(f"max samples must be a positive whole number up to {MAX_SAMPLES}, got {n}")
+        out["max_samples"] = n
+    if not isinstance(cfg.robustness, bool):
+        raise ConfigError(f"robustness must be true or false, got {_show(cfg.robustness)}")
+    out["extra"] = _extra(cfg.extra)
+    return out
+
+
+def _show(value: Any) -> str:
+    """A short, one-line rendering of a refused value (never a huge dump)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def result_key(model_id: str, revision: str | None, config: BenchmarkConfig, hardware_profile: str) -> str:

@@ -164,6 +164,7 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
                 peak_rss_mb=m["peak_rss_mb"],
                 peak_gpu_mb=m["peak_gpu_mb"],
                 latency_samples_ms=[round(v, SAMPLE_DECIMALS) for v in m["samples_ms"]],
+                noise=m.get("noise"),
             )
         )
     return runs, v.get("accuracy")

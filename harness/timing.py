@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.noise import assess, cpu_count, load_average
+
 P99_MIN_SAMPLES = 100
 
 
@@ -54,6 +56,7 @@ class Measurement:
     peak_gpu_mb: float | None
     capped: bool = False  # stopped by max_duration_s before min_iterations
     notes: list[str] = field(default_factory=list)
+    noise: dict[str, Any] | None = None  # harness.noise.assess of the samples and the load around them
 
 
 def percentile(sorted_samples: np.ndarray, q: float) -> float:
@@ -179,6 +182,7 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
     gpu.reset()
     clock = time.perf_counter_ns
     notes: list[str] = []
+    load_before = load_average()  # before warm-up: our own work has not raised it yet
 
     # warm-up: both a count and a time, bounded
     warm, t_start = 0, clock()
@@ -208,6 +212,7 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         if wall >= cap_ns:
             break
     wall_ns = clock() - loop_start
+    load_after = load_average()
     capped = len(samples) < policy.min_iterations
     if capped:
         why = "; p99 not reported" if len(samples) < P99_MIN_SAMPLES else ""
@@ -227,6 +232,7 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         peak_gpu_mb=gpu.read(),
         capped=capped,
         notes=notes,
+        noise=assess(samples_ms, load_before, load_after, cpu_count()),
     )
 
 

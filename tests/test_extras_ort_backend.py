@@ -27,12 +27,6 @@ def _request(model, tmp_path, **kw) -> PrepareRequest:
     return PrepareRequest(architecture="resnet10t", **base)
 
 
-def test_backend_is_registered():
-    from harness.backends import _REGISTRY
-
-    assert _REGISTRY["onnxruntime"] is OnnxRuntimeBackend
-
-
 def test_fp32_cpu_runner_matches_pytorch_and_records_settings(resnet, tmp_path):
     runner = OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, threads=2))
     assert runner.provider == CPU and runner.threads == 2
@@ -89,8 +83,12 @@ def test_int8_transformer_needs_no_calibration(tmp_path):
 def test_unavailable_provider_and_precisions_are_refused(resnet, tmp_path):
     with pytest.raises(BackendUnsupported, match="fp16 is measured on cuda"):
         OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, precision="fp16"))
-    with pytest.raises(BackendUnsupported, match="unknown device"):
+    with pytest.raises(BackendUnsupported, match="has no device 'tpu'"):
         OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, device="tpu"))
+    with pytest.raises(BackendUnsupported, match="int8 is measured on cpu only"):
+        OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, device="cuda", precision="int8"))
+    with pytest.raises(BackendUnsupported, match="has no precision 'bf16'"):
+        OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, precision="bf16"))
     if CUDA not in ort.get_available_providers():
         with pytest.raises(BackendUnsupported, match="no CUDAExecutionProvider"):
             OnnxRuntimeBackend().prepare(_request(resnet, tmp_path, device="cuda"))

@@ -6,6 +6,8 @@ timing and accuracy code only ever talks to a Runner, so every backend is measur
 
 from __future__ import annotations
 
+import importlib
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,13 +62,27 @@ class PrepareRequest:
 
 
 class Backend(ABC):
+    """One way of running a model. Subclasses declare what they can run as class attributes, so the
+    registry (and the config, the CLI and the submit form derived from it) knows without importing
+    onnxruntime or torch."""
+
     name: str
+    devices: tuple[str, ...] = ()  # every device prepare() may accept
+    precisions: tuple[str, ...] = ()  # every precision prepare() may accept (on some device)
+    summary: str = ""  # one line for help texts
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         """Cheap check before any model is loaded: a one-line reason if (device, precision) cannot run here.
 
-        Optional: the default says "try it"; :meth:`prepare` may still raise BackendUnsupported.
+        The default refuses what the class does not declare; :meth:`prepare` may still raise
+        BackendUnsupported for what only shows up at run time (a missing CUDA provider).
         """
+        if device not in self.devices:
+            return f"{self.name} backend has no device {device!r} (it runs on {', '.join(self.devices)})"
+        if precision not in self.precisions:
+            return (
+                f"{self.name} backend has no precision {precision!r} (it runs {', '.join(self.precisions)})"
+            )
         return None
 
     @abstractmethod
@@ -74,11 +90,40 @@ class Backend(ABC):
         """Build a Runner or raise BackendUnsupported with a one-line reason."""
 
 
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a registered backend declares: enough for choices and validation, nothing imported."""
+
+    name: str
+    devices: tuple[str, ...]
+    precisions: tuple[str, ...]
+    summary: str
+
+
+class DuplicateBackend(ValueError):
+    """A second backend tried to register a name that is taken; names are keys in result records."""
+
+
+# Built-in backends, registered on first use by importing these modules (cheap: they import onnxruntime
+# and torch only inside prepare()). Their order is the canonical order of backend lists.
+_BUILTIN_MODULES = ("harness.backends.pytorch_backend", "harness.backends.onnxruntime_backend")
 _REGISTRY: dict[str, type[Backend]] = {}
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def register_backend(cls: type[Backend]) -> type[Backend]:
-    _REGISTRY[cls.name] = cls
+    """Class decorator. Refuses a duplicate or malformed name and a class that declares nothing."""
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(f"backend name must match {_NAME_RE.pattern}, got {name!r} ({cls.__qualname__})")
+    if not cls.devices or not cls.precisions or not cls.summary:
+        raise ValueError(f"backend {name!r} must declare devices, precisions and a summary")
+    other = _REGISTRY.get(name)
+    if other is not None and other is not cls:
+        raise DuplicateBackend(
+            f"backend {name!r} is already registered by {other.__module__}.{other.__qualname__}"
+        )
+    _REGISTRY[name] = cls
     return cls
 
 
@@ -87,14 +132,24 @@ def get_backend(name: str) -> Backend:
     try:
         return _REGISTRY[name]()
     except KeyError:
-        raise BackendUnsupported(f"unknown backend {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+        raise BackendUnsupported(f"unknown backend {name!r}; known: {', '.join(backend_names())}") from None
+
+
+def backend_specs() -> tuple[BackendSpec, ...]:
+    """The registered backends, built-ins first in canonical order, then others in registration order."""
+    _load_builtin()
+    builtin = [m for m in _BUILTIN_MODULES]
+    ordered = sorted(
+        _REGISTRY.values(),
+        key=lambda c: builtin.index(c.__module__) if c.__module__ in builtin else len(builtin),
+    )  # stable: third-party backends keep their registration order
+    return tuple(BackendSpec(c.name, tuple(c.devices), tuple(c.precisions), c.summary) for c in ordered)
 
 
 def backend_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return [s.name for s in backend_specs()]
 
 
 def _load_builtin() -> None:
-    # Imported lazily so that `import harness` stays cheap (onnxruntime is only needed when used).
-    from harness.backends import onnxruntime_backend, pytorch_backend  # noqa: F401
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)

@@ -35,28 +35,32 @@ _EXPORTS: dict[tuple[str, int, tuple[int, ...], float], dict[str, Any]] = {}
 @register_backend
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    devices = ("cpu", "cuda")
+    precisions = ("fp32", "fp16", "int8")
+    summary = "ONNX Runtime on the exported graph (int8: static QDQ on cpu; fp16 on cuda)"
+
+    def unsupported_reason(self, device: str, precision: str) -> str | None:
+        reason = super().unsupported_reason(device, precision)
+        if reason:
+            return reason
+        if precision == "fp16" and device != "cuda":
+            return "onnxruntime fp16 is measured on cuda only (CPU EP has few fp16 kernels)"
+        if precision == "int8" and device != "cpu":
+            return "onnxruntime int8 is measured on cpu only (CUDA EP has no QDQ int8 kernels)"
+        return None
 
     def prepare(self, request: PrepareRequest) -> Runner:
         import onnxruntime as ort
 
         device, precision = request.device, request.precision
-        if device not in ("cpu", "cuda"):
-            raise BackendUnsupported(f"onnxruntime: unknown device {device!r}")
-        if precision not in ("fp32", "fp16", "int8"):
-            raise BackendUnsupported(f"onnxruntime: unknown precision {precision!r}")
+        reason = self.unsupported_reason(device, precision)
+        if reason:
+            raise BackendUnsupported(reason)
         provider = CUDA if device == "cuda" else CPU
         if provider not in ort.get_available_providers():
             raise BackendUnsupported(
                 f"onnxruntime {ort.__version__} here has no {provider} "
                 f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu for cuda"
-            )
-        if precision == "fp16" and device != "cuda":
-            raise BackendUnsupported(
-                "onnxruntime fp16 is measured on cuda only (CPU EP has few fp16 kernels)"
-            )
-        if precision == "int8" and device != "cpu":
-            raise BackendUnsupported(
-                "onnxruntime int8 is measured on cpu only (CUDA EP has no QDQ int8 kernels)"
             )
 
         workdir = Path(request.workdir)

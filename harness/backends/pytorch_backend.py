@@ -37,14 +37,16 @@ class TorchRunner(Runner):
 @register_backend
 class PyTorchBackend(Backend):
     name = "pytorch"
+    devices = ("cpu", "cuda")
+    precisions = ("fp32", "fp16")
+    summary = "PyTorch eager under inference_mode (fp16 via .half() on cuda)"
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         if precision == "int8":
             return "int8 is measured on ONNX Runtime (static quantization), not in PyTorch eager"
-        if precision not in ("fp32", "fp16"):
-            return f"pytorch backend has no precision {precision!r}"
-        if device not in ("cpu", "cuda"):
-            return f"pytorch backend has no device {device!r}"
+        reason = super().unsupported_reason(device, precision)
+        if reason:
+            return reason
         if precision == "fp16" and device != "cuda":
             return "fp16 is measured on cuda only"
         return None
