@@ -2,23 +2,33 @@
 
 The change check is cheap (file stat for a local dataset, a content hash otherwise, at most every
 ``check_every_s`` seconds), so every filter change works on the cached frames.
+
+A failed reload (the Hub answering 5xx, a corrupt table that cannot be rebuilt, a full disk) never
+empties the board: the last good frames stay, with a problem note saying since when and why, and the
+next check tries again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.record import check_record_dict
 from leaderboard.load import frames_from_table
+from store.layout import RECORDS_DIR, RESULTS_TABLE
+from store.table import read_results_table
 
-TABLE_PATH = "results.parquet"
+log = logging.getLogger(__name__)
+
+TABLE_PATH = RESULTS_TABLE
 
 
 @dataclass
@@ -29,6 +39,7 @@ class Snapshot:
     loaded_at: float
     load_s: float
     problems: list[str] = field(default_factory=list)
+    stale_since: float | None = None  # set while reloads fail and these frames are the last good ones
 
 
 def table_signature(store: Any) -> Any:
@@ -38,7 +49,7 @@ def table_signature(store: Any) -> Any:
     if callable(head):
         return ("head", head())
     root = getattr(store, "root", None)
-    n_records = len(store.list_files("records"))
+    n_records = len(store.list_files(RECORDS_DIR))
     if root is not None:
         try:
             st = (Path(root) / TABLE_PATH).stat()
@@ -49,13 +60,23 @@ def table_signature(store: Any) -> Any:
     return (hashlib.sha1(data).hexdigest() if data is not None else None, n_records)
 
 
+def read_checked_table(store: Any) -> pd.DataFrame:
+    """The results table with every record schema-checked (a bad record is reported and left out)."""
+    return read_results_table(store, validate=check_record_dict)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
 class LeaderboardCache:
     """Thread-safe holder of the current :class:`Snapshot` of one results store."""
 
     def __init__(
         self,
         store: Any,
-        read_table: Callable[[Any], pd.DataFrame],
+        read_table: Callable[[Any], pd.DataFrame] = read_checked_table,
         check_every_s: float = 2.0,
     ):
         self.store = store
@@ -71,17 +92,30 @@ class LeaderboardCache:
             if self._snap is not None and not force and now - self._checked < self.check_every_s:
                 return self._snap
             self._checked = now
-            sig = table_signature(self.store)
-            if self._snap is not None and not force and sig == self._snap.signature:
-                return self._snap
             t0 = time.perf_counter()
-            problems: list[str] = []
             try:
-                table = self.read_table(self.store)
-            except Exception as exc:  # noqa: BLE001 - a broken table must not take the UI down
-                problems.append(f"{TABLE_PATH}: cannot be read ({type(exc).__name__}: {exc})")
-                table = pd.DataFrame()
-            wide, long = frames_from_table(table)
-            problems += [f"{p.path}: {p.reason}" for p in getattr(self.store, "problems", {}).values()]
+                sig = table_signature(self.store)
+                if self._snap is not None and not force and sig == self._snap.signature:
+                    return self._snap
+                wide, long = frames_from_table(self.read_table(self.store))
+            except Exception as exc:  # noqa: BLE001 - a broken table or Hub must not take the UI down
+                self._snap = self._keep_last_good(exc, time.perf_counter() - t0)
+                return self._snap
+            problems = [f"{p.path}: {p.reason}" for p in getattr(self.store, "problems", {}).values()]
             self._snap = Snapshot(wide, long, sig, time.time(), time.perf_counter() - t0, problems)
             return self._snap
+
+    def _keep_last_good(self, exc: BaseException, load_s: float) -> Snapshot:
+        """The previous frames with a note (their signature kept, so the next check retries); an empty
+        board with the note when nothing was ever loaded."""
+        log.warning("results table: reload failed, keeping the last good one: %s", _reason(exc))
+        store_problems = [f"{p.path}: {p.reason}" for p in getattr(self.store, "problems", {}).values()]
+        last = self._snap
+        if last is None:
+            note = f"{TABLE_PATH}: cannot be read ({_reason(exc)})"
+            wide, long = frames_from_table(pd.DataFrame())
+            return Snapshot(wide, long, None, time.time(), load_s, [note, *store_problems])
+        since = last.stale_since or time.time()
+        shown = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(last.loaded_at))
+        note = f"{TABLE_PATH}: reload failed ({_reason(exc)}); showing the table loaded at {shown}"
+        return replace(last, problems=[note, *store_problems], stale_since=since)

@@ -26,7 +26,8 @@ The fixture sets ``HF_ENDPOINT`` (``hub_server.url``), ``HF_TOKEN`` (``hub_serve
 ``tmp_path``), ``HF_HUB_DISABLE_TELEMETRY=1``, and patches the matching module constants of an already
 imported ``huggingface_hub`` (``constants.ENDPOINT`` etc. are read at import time). Useful attributes:
 ``url``, ``token`` (the only token allowed to write; reads are public), ``requests`` (list of
-``(method, path?query)`` seen), ``unknown``, ``fail_next_commits(n, status)`` (inject lost races),
+``(method, path?query)`` seen), ``unknown``, ``fail_next_commits(n, status)`` (inject lost races, or a
+507/403 refusal), ``fail_next_requests(n, status, method, path_contains)`` (any request: a Hub 5xx),
 ``seed_model_repo(repo_id, folder, repo_type="model")`` (returns the commit sha),
 ``commit_files(repo_id, {path: bytes | None}, repo_type="dataset")`` (another writer),
 ``head(repo_id, repo_type)``, ``files(repo_id, repo_type, rev)``.
@@ -119,6 +120,7 @@ class HubServer:
         self.requests: list[tuple[str, str]] = []
         self.unknown: list[tuple[str, str]] = []
         self._fail_commits: list[int] = []
+        self._fail_requests: list[tuple[str, str, int]] = []  # (method, path substring, status)
         self._fail_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +153,21 @@ class HubServer:
         """Answer the next ``n`` commit requests with ``status`` (409/412) as if someone moved first."""
         with self._fail_lock:
             self._fail_commits.extend([status] * n)
+
+    def fail_next_requests(
+        self, n: int, status: int = 503, method: str = "GET", path_contains: str = ""
+    ) -> None:
+        """Answer the next ``n`` ``method`` requests whose path contains ``path_contains`` with ``status``."""
+        with self._fail_lock:
+            self._fail_requests.extend([(method, path_contains, status)] * n)
+
+    def _take_request_failure(self, method: str, path: str) -> int | None:
+        with self._fail_lock:
+            for i, (m, part, status) in enumerate(self._fail_requests):
+                if m == method and part in path:
+                    del self._fail_requests[i]
+                    return status
+        return None
 
     def create_repo(self, repo_id: str, repo_type: str = "model") -> Repo:
         with self.repos_lock:
@@ -273,6 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.hub.requests.append((method, self.path))
         try:
             body = self._body() if method == "POST" else b""
+            injected = self.hub._take_request_failure(method, split.path)
+            if injected is not None:
+                raise HttpError(injected, f"injected failure {injected}")
             if not self._route(method, segments, query, body):
                 self.hub.unknown.append((method, self.path))
                 raise HttpError(404, f"unknown route {method} {split.path}")

@@ -230,10 +230,10 @@ def test_stale_table_is_updated_incrementally(store, monkeypatch):
         read.append(path)
         return real_read(path, *args)
 
-    monkeypatch.setattr(store, "read_bytes", counting)
-    incremental = read_results_table(store, validate=keyed)
+    with monkeypatch.context() as patch:  # not monkeypatch.undo(): that would also undo the fake Hub's set-up
+        patch.setattr(store, "read_bytes", counting)
+        incremental = read_results_table(store, validate=keyed)
     assert sorted(read) == ["records/k9.json", TABLE_PATH]
-    monkeypatch.undo()
     full = rebuild_results_table(store, validate=keyed)
     assert set(incremental.columns) == set(full.columns)
     by_path = lambda df: df.sort_values(PATH_COLUMN).reset_index(drop=True)[sorted(full.columns)]  # noqa: E731
