@@ -8,6 +8,8 @@ import re
 from functools import cache
 from importlib import metadata
 
+import settings
+
 
 def _cpu_model() -> str:
     try:
@@ -52,9 +54,9 @@ def _gpu_name() -> str | None:
 
 def hardware_profile(device: str = "cpu") -> str:
     """Short name that groups comparable measurements, e.g. ``cpu-amd-epyc-7b13-2c`` or ``cuda-nvidia-h100``."""
-    override = os.environ.get("LEADERBOARD_HARDWARE_PROFILE")
+    override = settings.get("LEADERBOARD_HARDWARE_PROFILE")
     if override:
-        return override
+        return override.strip()
     if device == "cuda":
         gpu = _gpu_name()
         return f"cuda-{_slug(gpu)}" if gpu else "cuda-unknown"

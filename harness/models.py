@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import settings
 from harness.errors import (
     BadModelSpec,
     DownloadTooLarge,
@@ -30,7 +31,6 @@ from harness.errors import (
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-DEFAULT_MAX_DOWNLOAD_MB = 4096.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
@@ -232,10 +232,11 @@ def sha256_file(path: Path) -> str:
 
 
 def max_download_mb() -> float:
+    """The Hub download cap in MB (HARNESS_MAX_DOWNLOAD_MB); a malformed value is bad input, not ignored."""
     try:
-        return float(os.environ.get("HARNESS_MAX_DOWNLOAD_MB", DEFAULT_MAX_DOWNLOAD_MB))
-    except ValueError:
-        return DEFAULT_MAX_DOWNLOAD_MB
+        return float(settings.get("HARNESS_MAX_DOWNLOAD_MB"))
+    except settings.SettingError as exc:
+        raise HarnessError(str(exc)) from None
 
 
 def _refuse_pickle_only(files: list[str], where: str) -> None:

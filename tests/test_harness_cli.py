@@ -297,6 +297,6 @@ def test_hf_hub_model_pinned_to_a_commit(trained, full_run, hub_server, tmp_path
     with pytest.raises(errors.ModelUnavailable, match="no revision"):
         models.load_model("hf-hub:org/digits-net@nope")
     with monkeypatch.context() as m:
-        m.setenv("HARNESS_MAX_DOWNLOAD_MB", "0.01")
+        m.setattr(models, "max_download_mb", lambda: 0.01)  # below the setting's minimum (1 MB)
         with pytest.raises(errors.DownloadTooLarge, match="above the 0.01 MB cap"):
             models.load_model("hf-hub:org/digits-net")
