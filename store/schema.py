@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ T = TypeVar("T")
 
 MAX_STR = 10_000  # longest string accepted in any field (error texts and tracebacks included)
 MAX_LIST = 100_000  # longest list (latency samples are the long ones)
+_INT64 = 2**63  # integers a table column (and every JSON reader) can hold
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -136,7 +138,7 @@ def expect_int(
         return None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= _INT64:
         raise _fail(path, "an integer", value)
     if minimum is not None and value < minimum:
         raise _fail(path, f"an integer >= {minimum}", value)
@@ -162,7 +164,7 @@ def expect_number(
     expected = f"a finite number{bound}"
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(path, expected, value)
-    if isinstance(value, float) and not math.isfinite(value):
+    if not math.isfinite(value) if isinstance(value, float) else abs(value) > sys.float_info.max:
         raise _fail(path, expected, value)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise _fail(path, expected, value)
