@@ -18,6 +18,7 @@ from harness.errors import ClassCountMismatch, HarnessError, as_harness_error
 from harness.isolation import ChildOutcome, run_isolated
 from harness.measure import MeasureJob, RobustnessJob
 from harness.models import LoadedModel, load_model
+from harness.noise import is_noisy
 from harness.record import (
     DatasetInfo,
     ModelInfo,
@@ -170,14 +171,55 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
     return runs, v.get("accuracy")
 
 
+@dataclass
+class EvaluationPlan:
+    """Everything decided before any measurement: the model's facts, the data files and the jobs to run."""
+
+    model: str  # the MODEL argument, as the children must load it
+    config: BenchmarkConfig
+    threads: int
+    model_info: ModelInfo
+    revision: str | None
+    workdir: Path
+    jobs: list[MeasureJob]
+    reference: MeasureJob | None  # whose accuracy is the record's (PyTorch fp32), None without a dataset
+    dataset: DatasetInfo | None = None
+
+
+@dataclass
+class Measured:
+    """What running a plan produced."""
+
+    runs: list[RunRecord]
+    accuracy: dict[str, float] | None  # {"top1", "top5"} of the reference job
+    robustness: list[RobustnessEntry] | None
+
+
 def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = None) -> ResultRecord:
     """The whole evaluation. Raises HarnessError for bad input; failed measurements stay in the record."""
     opts = opts or Options()
-    threads = opts.threads or physical_cores()
+    check_request(config)
+    loaded = load_checked(model, config, opts)
+    with tempfile.TemporaryDirectory(prefix="harness-", dir=opts.workdir) as tmp:
+        plan = plan_evaluation(model, loaded, config, Path(tmp), opts)
+        del loaded.model  # the children load their own copy
+        measured = run_plan(plan, opts)
+    return assemble_record(plan, measured)
+
+
+# ---- plan ------------------------------------------------------------------------------------------------
+
+
+def check_request(config: BenchmarkConfig) -> None:
+    """Refuse, before loading anything, what this machine or this config cannot do."""
     if config.device == "cuda" and not _cuda_visible():
         raise HarnessError("--device cuda was requested but torch sees no CUDA device here")
     if config.robustness and not config.dataset:
         raise HarnessError("--robustness needs a dataset (top-1 under corruptions)")
+
+
+def load_checked(model: str, config: BenchmarkConfig, opts: Options) -> LoadedModel:
+    """Load the model (errors as HarnessError) and check it may be scored on the dataset."""
     _log(opts, f"loading {model}")
     try:
         loaded = load_model(model)
@@ -190,8 +232,12 @@ def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = N
     )
     if config.dataset:
         check_dataset_fit(loaded, config.dataset)
+    return loaded
+
+
+def describe_model(loaded: LoadedModel) -> ModelInfo:
     params, gmacs = model_counts(loaded)
-    model_info = ModelInfo(
+    return ModelInfo(
         id=loaded.spec.id,
         source=loaded.source,
         revision=loaded.revision,
@@ -205,93 +251,124 @@ def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = N
         data_config=loaded.data_config,
         num_classes=loaded.num_classes,
     )
-    with tempfile.TemporaryDirectory(prefix="harness-", dir=opts.workdir) as tmp:
-        workdir = Path(tmp)
-        dataset_info, eval_path, calib_path, calib_source = None, None, None, None
-        if config.dataset:
-            dataset_info, eval_path, calib_path, calib_source = _prepare_data(loaded, config, workdir, opts)
-        elif "int8" in config.precisions:
-            calib_path, calib_source = _random_calibration(loaded, workdir)
-        del loaded.model  # the children load their own copy
 
-        jobs = [
-            MeasureJob(
-                model=model,
-                revision=loaded.revision,
-                backend=backend,
-                device=config.device,
-                precision=precision,
-                batch_sizes=list(config.batch_sizes),
-                threads=threads,
-                min_duration_s=config.min_duration_s,
-                workdir=str(workdir / f"{backend}-{precision}"),
-                eval_path=str(eval_path) if eval_path else None,
-                calibration_path=str(calib_path) if calib_path and precision == "int8" else None,
-                calibration_source=calib_source if precision == "int8" else None,
-                timing=dict(opts.timing or {}),
-            )
-            for backend in config.backends
-            for precision in config.precisions
-        ]
-        reference = next((j for j in jobs if j.backend == "pytorch" and j.precision == "fp32"), None)
-        if eval_path and reference is None:  # accuracy is always PyTorch fp32; measure it without timing
-            reference = MeasureJob(
-                model, loaded.revision, "pytorch", config.device, "fp32", [], threads, config.min_duration_s,
-                str(workdir / "reference"), str(eval_path),
-            )  # fmt: skip
-            jobs.insert(0, reference)
-        runs: list[RunRecord] = []
-        accuracy = None
-        for job in jobs:
-            Path(job.workdir).mkdir(parents=True, exist_ok=True)
-            _log(opts, f"measuring {job.backend}/{job.device}/{job.precision} batch sizes {job.batch_sizes}")
-            reason = _unsupported_reason(job)
-            if reason:  # known without loading anything: no child process needed
-                outcome = ChildOutcome(ok=True, value={"unsupported": reason, "threads": threads})
-            else:
-                outcome = run_isolated("harness.measure:run_measure_job", asdict(job), opts.timeout_s)
-            job_runs, job_acc = _runs_from_outcome(job, outcome)
-            if job is reference:
-                accuracy = job_acc
-            runs.extend(job_runs)
-            for r in job_runs:
-                if r.status != "ok":
-                    _log(opts, f"  bs={r.batch_size}: {r.status}: {r.error}")
-                else:
-                    _log(
-                        opts,
-                        f"  bs={r.batch_size}: p50 {r.latency_ms['p50']:.3f} ms, {r.throughput_ips:.1f} img/s",
-                    )
 
-        top1 = {"top1": accuracy["top1"], "top5": accuracy["top5"]} if accuracy else None
+def plan_evaluation(
+    model: str, loaded: LoadedModel, config: BenchmarkConfig, workdir: Path, opts: Options
+) -> EvaluationPlan:
+    """Count the model, write the evaluation/calibration arrays into ``workdir`` and list the jobs."""
+    threads = opts.threads or physical_cores()
+    model_info = describe_model(loaded)
+    dataset_info, eval_path, calib_path, calib_source = None, None, None, None
+    if config.dataset:
+        dataset_info, eval_path, calib_path, calib_source = _prepare_data(loaded, config, workdir, opts)
+    elif "int8" in config.precisions:
+        calib_path, calib_source = _random_calibration(loaded, workdir)
+    jobs = [
+        MeasureJob(
+            model=model,
+            revision=loaded.revision,
+            backend=backend,
+            device=config.device,
+            precision=precision,
+            batch_sizes=list(config.batch_sizes),
+            threads=threads,
+            min_duration_s=config.min_duration_s,
+            workdir=str(workdir / f"{backend}-{precision}"),
+            eval_path=str(eval_path) if eval_path else None,
+            calibration_path=str(calib_path) if calib_path and precision == "int8" else None,
+            calibration_source=calib_source if precision == "int8" else None,
+            timing=dict(opts.timing or {}),
+        )
+        for backend in config.backends
+        for precision in config.precisions
+    ]
+    reference = next((j for j in jobs if j.backend == "pytorch" and j.precision == "fp32"), None)
+    if eval_path and reference is None:  # accuracy is always PyTorch fp32; measure it without timing
+        reference = MeasureJob(
+            model, loaded.revision, "pytorch", config.device, "fp32", [], threads, config.min_duration_s,
+            str(workdir / "reference"), str(eval_path),
+        )  # fmt: skip
+        jobs.insert(0, reference)
+    if not eval_path:
+        reference = None  # no dataset: no accuracy to take from any job
+    return EvaluationPlan(
+        model, config, threads, model_info, loaded.revision, workdir, jobs, reference, dataset_info
+    )
+
+
+# ---- run -------------------------------------------------------------------------------------------------
+
+
+def run_plan(plan: EvaluationPlan, opts: Options) -> Measured:
+    """Run every job (each in its own child process), then robustness if asked."""
+    runs: list[RunRecord] = []
+    accuracy = None
+    for job in plan.jobs:
+        job_runs, job_acc = run_job(job, plan.threads, opts)
+        if job is plan.reference:
+            accuracy = job_acc
+        runs.extend(job_runs)
+    top1 = {"top1": accuracy["top1"], "top5": accuracy["top5"]} if accuracy else None
+    if top1:
         for r in runs:
-            if top1 and r.accuracy_top1 is not None:
+            if r.accuracy_top1 is not None:
                 r.accuracy_delta_top1 = r.accuracy_top1 - top1["top1"]
+    robustness = run_robustness(plan, opts) if plan.config.robustness else None
+    return Measured(runs, top1, robustness)
 
-        robustness = None
-        if config.robustness:
-            _log(opts, "robustness (corruptions x severities, PyTorch fp32)")
-            rjob = RobustnessJob(
-                model, loaded.revision, config.device, threads, config.dataset, config.max_samples
-            )
-            outcome = run_isolated("harness.measure:run_robustness_job", asdict(rjob), opts.timeout_s)
-            if not outcome.ok:
-                raise HarnessError(f"robustness failed: {outcome.error}")
-            robustness = [RobustnessEntry(**e) for e in outcome.value]
 
-    profile = hardware_profile(config.device)
+def run_job(job: MeasureJob, threads: int, opts: Options) -> tuple[list[RunRecord], dict | None]:
+    """One (backend, precision) job: refused up front when the backend says so, else run isolated."""
+    Path(job.workdir).mkdir(parents=True, exist_ok=True)
+    _log(opts, f"measuring {job.backend}/{job.device}/{job.precision} batch sizes {job.batch_sizes}")
+    reason = _unsupported_reason(job)
+    if reason:  # known without loading anything: no child process needed
+        outcome = ChildOutcome(ok=True, value={"unsupported": reason, "threads": threads})
+    else:
+        outcome = run_isolated("harness.measure:run_measure_job", asdict(job), opts.timeout_s)
+    job_runs, job_acc = _runs_from_outcome(job, outcome)
+    for r in job_runs:
+        _log(opts, _run_line(r))
+    return job_runs, job_acc
+
+
+def run_robustness(plan: EvaluationPlan, opts: Options) -> list[RobustnessEntry]:
+    _log(opts, "robustness (corruptions x severities, PyTorch fp32)")
+    cfg = plan.config
+    rjob = RobustnessJob(plan.model, plan.revision, cfg.device, plan.threads, cfg.dataset, cfg.max_samples)
+    outcome = run_isolated("harness.measure:run_robustness_job", asdict(rjob), opts.timeout_s)
+    if not outcome.ok:
+        raise HarnessError(f"robustness failed: {outcome.error}")
+    return [RobustnessEntry(**e) for e in outcome.value]
+
+
+def _run_line(r: RunRecord) -> str:
+    if r.status != "ok":
+        return f"  bs={r.batch_size}: {r.status}: {r.error}"
+    noisy = f" (noisy: {'; '.join(r.noise['reasons'])})" if is_noisy(r.noise) else ""
+    return f"  bs={r.batch_size}: p50 {r.latency_ms['p50']:.3f} ms, {r.throughput_ips:.1f} img/s{noisy}"
+
+
+# ---- assemble --------------------------------------------------------------------------------------------
+
+
+def assemble_record(plan: EvaluationPlan, measured: Measured) -> ResultRecord:
+    """The result record: key from (model, revision, config, hardware profile), facts from the plan."""
+    profile = hardware_profile(plan.config.device)
+    info = plan.model_info
     return ResultRecord(
-        key=result_key(model_info.id, model_info.revision, config, profile),
+        key=result_key(info.id, info.revision, plan.config, profile),
         created_at=utc_now(),
         harness_version=harness_version(),
-        model=model_info,
-        dataset=dataset_info,
-        accuracy=top1,
-        runs=runs,
-        robustness=robustness,
-        environment=dict(describe_environment(config.device)),
-        config=config.to_dict(),
-        onnx=_onnx_info(runs),
+        model=info,
+        dataset=plan.dataset,
+        accuracy=measured.accuracy,
+        runs=measured.runs,
+        robustness=measured.robustness,
+        environment=dict(describe_environment(plan.config.device)),
+        config=plan.config.to_dict(),
+        onnx=_onnx_info(measured.runs),
     )
 
 
