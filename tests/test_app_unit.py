@@ -1,14 +1,25 @@
-"""The app's handlers in-process (no browser): empty store, filters, details, exports, refusals."""
+"""The UI's handlers in-process (no browser, no server): empty board, filters by name, details, exports,
+compare, submit/review, the refresh timer, start-up (listen address, seeding, review warning)."""
 
-from dataclasses import replace
+from __future__ import annotations
 
+import logging
+from dataclasses import fields, replace
+
+import gradio as gr
 import pandas as pd
 import pytest
 
 import app
 from leaderboard.filters import DEFAULT_STATE, FilterState
-from store import LocalDatasetStore, Stores
+from store import LocalDatasetStore, Stores, layout
+from store.table import rebuild_results_table
 from tests._leaderboard_helpers import make_record, make_run
+from ui import compare_tab, leaderboard_tab, review_tab, state, submit_tab
+from ui.blocks import build_ui
+from ui.filter_controls import state_from_values, values_from_state
+
+ADMIN = "s3cret"
 
 
 @pytest.fixture()
@@ -18,24 +29,33 @@ def stores(tmp_path, monkeypatch):
         queue=LocalDatasetStore(tmp_path / "queue", "queue"),
         backend="local",
     )
-    monkeypatch.setattr(app, "STATE", app.AppState(st))
-    monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", "s3cret")
-    return st
+    monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", ADMIN)
+    previous = state.install(state.AppState.open(st))
+    yield st
+    state.install(previous)
+
+
+@pytest.fixture()
+def ui(stores):
+    return build_ui()
 
 
 def _add(st: Stores, *records) -> None:
+    from harness.record import check_record_dict
+
     for rec in records:
-        st.results.write_json(f"records/{rec['key']}.json", rec)
-    app.rebuild_results_table(st.results)
-    app.state().cache.check_every_s = 0
+        st.results.write_json(layout.record_path(rec["key"]), rec)
+    rebuild_results_table(st.results, validate=check_record_dict)
+    state.current().cache.check_every_s = 0
 
 
 def test_empty_store_explains_how_to_add_the_first_model(stores):
-    table, status, page, page_md, query, row_ids = app.render_view(DEFAULT_STATE, 1)
-    assert "No results yet" in status and "Submit" in status
-    assert row_ids == [] and page == 1 and query == ""
-    assert app.render_plot(DEFAULT_STATE).layout.annotations  # an explanatory empty chart
-    assert app.on_compare([])[2].startswith("Pick")
+    st = state.current()
+    vp = leaderboard_tab.render_view(st, DEFAULT_STATE, 1)
+    assert "No results yet" in vp.status and "Submit" in vp.status
+    assert vp.row_ids == [] and vp.page == 1 and vp.query == ""
+    assert leaderboard_tab.render_plot(st, DEFAULT_STATE).layout.annotations  # an explanatory empty chart
+    assert compare_tab.compare(st, []).note.startswith("Pick")
 
 
 def test_filters_details_and_exports(stores):
@@ -44,54 +64,40 @@ def test_filters_details_and_exports(stores):
         make_record(model="resnet18", runs=[make_run(bs=1, p50=5.0), make_run("onnxruntime", bs=1, p50=3.0)]),
         make_record(model="vit_tiny_patch16_224", runs=[make_run(bs=1, p50=9.0)]),
     )
+    st = state.current()
     fs = replace(DEFAULT_STATE, search="vit")
-    table, status, _, _, query, row_ids = app.render_view(fs, 1)
-    assert len(app.on_plot(*app_inputs(fs)).data[0].x) == 1
-    assert "of **1** rows (3 in total)" in status and query == "q=vit" and len(row_ids) == 1
-    assert app.on_filter_reset_page(*app_inputs(fs), 7)[2] == 1  # a filter change goes back to page 1
+    vp = leaderboard_tab.render_view(st, fs, 1)
+    assert len(leaderboard_tab.render_plot(st, fs).data[0].x) == 1
+    assert "of **1** rows (3 in total)" in vp.status and vp.query == "q=vit" and len(vp.row_ids) == 1
 
-    class Evt:
-        index = (0, 1)
-
-    details = app.on_select(row_ids, Evt())
+    details = leaderboard_tab.details_of(st, vp.row_ids, (0, 1))
     assert "vit_tiny_patch16_224" in details and "python -m harness vit_tiny_patch16_224" in details
+    assert "Click a row" in leaderboard_tab.details_of(st, vp.row_ids, (5, 0))  # a stale index
+    assert "Click a row" in leaderboard_tab.details_of(st, vp.row_ids, None)
 
-    f = app.export_view("csv", *app_inputs(replace(DEFAULT_STATE, backend=("pytorch",))))
-    exported = pd.read_csv(f.value if isinstance(f.value, str) else f.value["path"])
-    assert sorted(exported.model) == ["resnet18", "vit_tiny_patch16_224"]
-    assert "reproduce" in exported
+    path = leaderboard_tab.export_view(st, replace(DEFAULT_STATE, backend=("pytorch",)), "csv")
+    exported = pd.read_csv(path)
+    assert sorted(exported.model) == ["resnet18", "vit_tiny_patch16_224"] and "reproduce" in exported
 
-    table, status, *_ = app.render_view(replace(DEFAULT_STATE, search="(", regex=True), 1)
-    assert "invalid regular expression" in status  # shown, not raised
-
-    cmp_table, _, note = app.on_compare(
-        row_ids + [r for r in app.state().snapshot().wide.row_id if r not in row_ids][:1]
-    )
-    assert cmp_table.shape[1] == 3 and note == ""
+    vp = leaderboard_tab.render_view(st, replace(DEFAULT_STATE, search="(", regex=True), 1)
+    assert "invalid regular expression" in vp.status and "of **3** rows" in vp.status  # shown, not raised
 
 
-def app_inputs(fs: FilterState) -> list:
-    return [
-        fs.search,
-        fs.regex,
-        list(fs.task),
-        list(fs.family),
-        list(fs.backend),
-        list(fs.device),
-        list(fs.precision),
-        list(fs.hardware_profile),
-        fs.params_min,
-        fs.params_max,
-        fs.latency_min,
-        fs.latency_max,
-        fs.sort_by,
-        fs.descending,
-        fs.pareto,
-        list(fs.columns),
-    ]
+def test_a_filter_that_cannot_run_at_all_shows_the_default_view(stores):
+    _add(stores, make_record(model="resnet18"))
+    too_many = tuple(f"b{i}" for i in range(10_000))
+    vp = leaderboard_tab.render_view(state.current(), replace(DEFAULT_STATE, backend=too_many), 1)
+    assert "Filter problem" in vp.status and "of **1** rows" in vp.status
 
 
-def test_state_from_inputs_round_trips_the_controls():
+def test_controls_are_the_filter_state_fields_by_name(ui):
+    names = {f.name for f in fields(FilterState)}
+    assert set(ui.board.controls.by_field) == names
+    params = ui.demo.get_api_info()["named_endpoints"]["/filter"]["parameters"]
+    assert {p["parameter_name"] for p in params} == names  # the API takes the same names
+
+
+def test_state_from_values_round_trips_and_refuses_wrong_types():
     fs = FilterState(
         search="x",
         family=("vit",),
@@ -100,93 +106,177 @@ def test_state_from_inputs_round_trips_the_controls():
         descending=True,
         columns=("gmacs", "top1"),
     )
-    assert app.state_from_inputs(*app_inputs(fs)) == replace(fs, columns=("top1", "gmacs"))
+    assert state_from_values(values_from_state(fs)) == replace(fs, columns=("top1", "gmacs"))
+    hostile = {
+        "search": {"$gt": 1},
+        "regex": "yes",
+        "family": "vit",  # a string, not a list
+        "backend": [1, None, "pytorch", {"x": 1}],
+        "params_min": float("nan"),
+        "params_max": "1e400",
+        "latency_max": True,
+        "sort_by": "__class__",
+        "columns": "gmacs",
+        "not_a_field": 1,
+    }
+    got = state_from_values(hostile)
+    assert got == replace(DEFAULT_STATE, backend=("pytorch",), columns=())
 
 
-def test_queue_frame_positions_and_failure_reasons():
-    entries = [
-        {"id": "b", "model": "m2", "status": "APPROVED", "submitted_at": "2026-01-02", "submitted_by": "x"},
-        {"id": "a", "model": "m1", "status": "APPROVED", "submitted_at": "2026-01-01", "submitted_by": "x"},
-        {
-            "id": "c",
-            "model": "m3",
-            "status": "FAILED",
-            "submitted_at": "2026-01-01",
-            "error": {"kind": "timeout", "message": "took too long"},
-        },
-        {"id": "d", "model": "m4", "status": "RUNNING", "progress": {"stage": "measure", "message": "bs=8"}},
-    ]
-    df = app.queue_frame(entries)
-    assert df.Entry.tolist() == ["d", "a", "b", "c"]
-    assert df.Position.tolist() == ["", "1", "2", ""]
-    assert "timeout: took too long" in df.Failure.tolist()
-    assert "bs=8" in df["Progress / last event"].tolist()
+def test_filter_handler_returns_outputs_by_component(ui, stores):
+    _add(stores, make_record(model="resnet18"), make_record(model="vit_tiny_patch16_224"))
+    board = ui.board
+    out = board.on_filter(search="vit", regex=False)
+    assert "of **1** rows" in out[board.status] and out[board.url_query] == "q=vit" and out[board.page] == 1
+    assert board.on_next(1, search="vit")[board.page] == 1  # one page only: stays on it
+    assert board.on_prev(1)[board.page] == 1
+    assert "of **2** rows" in board.on_filter()[board.status]
 
 
-def test_review_refuses_without_the_admin_token(stores):
-    assert "Refused" in app.on_review_action("approve", "some-id", "", "wrong", None)
-    assert "Refused" in app.on_review_action("reject", "some-id", "bad", "", None)
-    pick, who, problems = app.on_review_list("wrong", None)
-    assert "Maintainers only" in who and problems == ""
-
-
-def test_submit_shows_the_exact_refusal_or_the_queued_entry_and_review_approves(stores):
-    args = (["pytorch"], ["fp32"], "1", "cpu", "", 0.1)
-    assert "enter your name" in app.on_submit("resnet18", "", *args, "", None)
-    bad = app.on_submit("not a model!", "", *args, "tester", None)
-    assert bad.startswith("**Refused:**") and len(bad) > 20
-    assert "whole numbers" in app.on_submit(
-        "resnet18", "", ["pytorch"], ["fp32"], "1,x", "cpu", "", 0.1, "t", None
-    )
-    ok = app.on_submit("resnet10t", "", *args, "tester", None)
-    assert "**Queued**" in ok and "PENDING_REVIEW" in ok
-    entry_id = ok.split("`")[1]
-
-    pick, who, _ = app.on_review_list("s3cret", None)
-    assert "Signed in as maintainer" in who and pick.value == entry_id
-    assert "Refused" in app.on_review_action("reject", entry_id, "", "s3cret", None)  # reason required
-    assert "APPROVED" in app.on_review_action("approve", entry_id, "", "s3cret", None)
-    df, summary = app.on_queue_refresh()
-    assert df.Status.tolist() == ["APPROVED"] and df.Position.tolist() == ["1"] and "APPROVED: 1" in summary
+def test_timer_redraws_only_when_new_results_arrive(ui, stores):
+    _add(stores, make_record(model="resnet18"))
+    board = ui.board
+    shown = state.current().snapshot().loaded_at
+    assert board.on_tick(1, shown) == {}  # nothing new: no redraw
+    _add(stores, make_record(model="vit_tiny_patch16_224"))
+    out = board.on_tick(1, shown, family=["resnet"])
+    assert "of **1** rows (2 in total)" in out[board.status] and out[board.shown] != shown
+    family = out[board.controls.by_field["family"]]
+    assert family.choices == [("resnet", "resnet"), ("vit", "vit")]  # new filter options appear
 
 
 def test_compare_choices_follow_the_leaderboard_view_and_keep_picks(stores):
     _add(stores, make_record(model="resnet18"), make_record(model="vit_tiny_patch16_224"))
-    wide = app.state().snapshot().wide
+    st = state.current()
+    wide = st.snapshot().wide
     vit = wide[wide.model == "vit_tiny_patch16_224"].row_id.iloc[0]
-    dd = app.on_compare_tab(*app_inputs(replace(DEFAULT_STATE, search="resnet")), [vit])
-    labels = [label for label, _ in dd.choices]
+    labels = [
+        label for label, _ in compare_tab.compare_choices(st, replace(DEFAULT_STATE, search="resnet"), [vit])
+    ]
     assert any("resnet18" in lb for lb in labels) and any("vit_tiny" in lb for lb in labels)
-    assert dd.value == [vit]
+    both = compare_tab.compare(st, list(wide.row_id) + ["gone", None])
+    assert both.note == "" and both.table.shape[1] == 3
 
 
-def test_timer_redraws_only_when_new_results_arrive(stores):
+def test_submit_shows_the_exact_refusal_or_the_queued_entry_and_review_approves(ui, stores):
+    def form(**kw):
+        base = dict(
+            model="resnet10t",
+            revision="",
+            backends=["pytorch"],
+            precisions=["fp32"],
+            batch_sizes="1",
+            device="cpu",
+            dataset="none",
+            min_duration=0.1,
+            name="tester",
+        )
+        return submit_tab.SubmitForm(**{**base, **kw})
+
+    assert "enter your name" in submit_tab.submit_form(form(name="  "), None)
+    bad = submit_tab.submit_form(form(model="not a model!"), None)
+    assert bad.startswith("**Refused:**") and len(bad) > 20
+    assert "whole numbers" in submit_tab.submit_form(form(batch_sizes="1,x"), None)
+    out = ui.submit.on_submit(None, **vars(form()))
+    ok = out[ui.submit.out]
+    assert "**Queued**" in ok and "PENDING_REVIEW" in ok
+    entry_id = ok.split("`")[3]
+
+    review = ui.review
+    listed = review.on_list(ADMIN, None)
+    assert "Signed in as maintainer" in listed[review.who] and listed[review.pick].value == entry_id
+    assert "Refused" in review.on_reject(entry_id, "", ADMIN, None)[review.out]  # reason required
+    assert "APPROVED" in review.on_approve(entry_id, ADMIN, None)[review.out]
+    queue = ui.queue.on_refresh()
+    assert queue[ui.queue.table].Status.tolist() == ["APPROVED"] and "APPROVED: 1" in queue[ui.queue.summary]
+
+
+def test_submit_form_offers_the_registered_backends_and_the_boards_datasets(monkeypatch, stores):
+    from harness.backends import backend_specs
+
+    monkeypatch.setenv("LEADERBOARD_DATASETS", "digits, imagenet-val")
+    ch = submit_tab.FormChoices.current()
+    assert ch.backends == tuple(s.name for s in backend_specs())
+    assert set(ch.precisions) == {p for s in backend_specs() for p in s.precisions}
+    assert ch.datasets == ("digits", "imagenet-val", submit_tab.NO_DATASET)
+    assert submit_tab.batch_sizes(" 1, 8 ,") == [1, 8]
+    assert submit_tab.SubmitForm("m", "", [], [], "1", "cpu", "none", None, "x").config()["dataset"] is None
+
+
+def test_review_refuses_without_the_admin_token(ui, stores):
+    review = ui.review
+    assert "Refused" in review.on_approve("some-id", "wrong", None)[review.out]
+    assert "Refused" in review.on_reject("some-id", "bad", "", None)[review.out]
+    listed = review.on_list("wrong", None)
+    assert "Maintainers only" in listed[review.who] and listed[review.problems] == ""
+
+
+def test_corrupt_files_are_shown_to_maintainers_only(ui, stores):
     _add(stores, make_record(model="resnet18"))
-    shown = app.state().snapshot().loaded_at
-    inputs = [*app_inputs(DEFAULT_STATE), 1]
-    out = app.on_tick(*inputs, shown)
-    assert all(o == {"__type__": "update"} for o in out)  # nothing new: no redraw
-    _add(stores, make_record(model="vit_tiny_patch16_224"))
-    out = app.on_tick(*inputs, shown)
-    assert "of **2** rows" in out[1] and out[len(app.VIEW_OUTPUTS) + 1] != shown
-    family = out[len(app.VIEW_OUTPUTS) + 2 + app.CATEGORY_FIELDS.index("family")]
-    assert family.choices == [("resnet", "resnet"), ("vit", "vit")]  # new filter options appear
+    stores.results.write_bytes(layout.record_path("broken"), b"{not json")
+    bad = make_record(model="resnet34")
+    bad["model"]["id"] = ["x"]  # valid JSON, wrong type
+    stores.results.write_json(layout.record_path("wrongtype"), bad)
+    state.current().cache.get(force=True)
+    problems = ui.review.on_list(ADMIN, None)[ui.review.problems]
+    assert "broken.json" in problems and "wrongtype.json" in problems
+    assert ui.review.on_list("nope", None)[ui.review.problems] == ""
+    assert "of **1** rows" in leaderboard_tab.render_view(state.current(), DEFAULT_STATE, 1).status
 
 
-def test_corrupt_files_are_shown_to_maintainers_only(stores):
-    _add(stores, make_record(model="resnet18"))
-    stores.results.write_bytes("records/broken.json", b"{not json")
-    app.rebuild_results_table(stores.results)
-    app.state().cache.get(force=True)
-    _, _, problems = app.on_review_list("s3cret", None)
-    assert "records/broken.json" in problems
-    assert app.on_review_list("nope", None)[2] == ""
-    table, status, *_ = app.render_view(DEFAULT_STATE, 1)
-    assert "of **1** rows" in status  # the board still works
+def test_problems_note_never_renders_a_reason_as_markup():
+    md = review_tab.problems_markdown(["records/x.json: bad `code` <img src=x>\nnext line"])
+    assert md.count("`") == 2 and "\n- " in md and "next line" in md.splitlines()[-1]
 
 
 def test_parquet_export_has_raw_numbers(stores):
     _add(stores, make_record(model="resnet18", runs=[make_run(bs=1, p50=5.0)]))
-    f = app.export_view("parquet", *app_inputs(DEFAULT_STATE))
-    df = pd.read_parquet(f.value if isinstance(f.value, str) else f.value["path"])
+    df = pd.read_parquet(leaderboard_tab.export_view(state.current(), DEFAULT_STATE, "parquet"))
     assert df.latency_p50_ms.tolist() == [5.0] and df.model.tolist() == ["resnet18"]
+
+
+def test_listen_address(monkeypatch):
+    assert app.listen_address() == "127.0.0.1"
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("SPACE_ID", "org/board")
+    assert app.listen_address() == "0.0.0.0"
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "10.0.0.7")
+    assert app.listen_address() == "10.0.0.7"
+
+
+@pytest.mark.parametrize("token", ["", "   "])
+def test_startup_warns_when_review_is_disabled_and_seeds_without_a_worker(stores, monkeypatch, caplog, token):
+    monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", token)
+    monkeypatch.setenv("LEADERBOARD_WORKER", "0")
+    with caplog.at_level(logging.WARNING, logger="leaderboard.app"):
+        app.startup(state.current())
+    assert any("review is disabled" in r.getMessage() for r in caplog.records)
+    assert len(stores.queue.list_files(layout.ENTRIES_DIR)) == len(app.SEED_MODELS)
+    assert app.seed_reference_suite(stores) == 0  # not an empty board any more
+
+
+def test_no_seeding_when_turned_off_or_on_a_board_with_results(stores, monkeypatch):
+    monkeypatch.setenv("LEADERBOARD_SEED", "0")
+    assert not app.seeding_wanted(stores)
+    monkeypatch.delenv("LEADERBOARD_SEED")
+    assert app.seeding_wanted(stores)
+    assert not app.seeding_wanted(replace(stores, backend="hub"))
+    _add(stores, make_record(model="resnet18"))
+    assert app.seed_reference_suite(stores) == 0
+
+
+def test_about_tab_states_the_noise_rule():
+    from harness import noise
+    from ui import about_tab
+
+    text = about_tab.about_markdown()
+    assert "How every number is measured" in text and noise.describe_rule() in text
+
+
+def test_gradio_gets_named_inputs_not_positions(ui):
+    """Every event that takes filter values gets them as keyword inputs (no positional arithmetic)."""
+    controls = set(ui.board.controls.by_field.values())
+    for fn in ui.demo.fns.values():
+        positional = fn.inputs[: len(fn.inputs) - len(fn.input_keyword_names or [])]
+        assert not controls & set(positional), f"{fn.name} takes filter controls by position"
+    assert isinstance(ui.board.table, gr.Dataframe)

@@ -1,0 +1,60 @@
+"""Assemble the tabs into one Gradio Blocks and connect the few events that cross tabs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+import settings
+from ui import about_tab
+from ui.compare_tab import CompareTab
+from ui.leaderboard_tab import LeaderboardTab
+from ui.queue_tab import QueueTab
+from ui.review_tab import ReviewTab
+from ui.submit_tab import SubmitTab
+
+TITLE = "Vision Model Leaderboard"
+INTRO = (
+    "# Vision Model Leaderboard\n"
+    "Accuracy, latency p50/p95/p99, throughput, memory, size, params and GMACs per backend, device, "
+    "precision and hardware — measured by one harness. Click a row for details and how to reproduce it."
+)
+
+
+@dataclass
+class UI:
+    """The Blocks and its tabs (tests call the tabs' handlers and read their outputs by component)."""
+
+    demo: gr.Blocks
+    board: LeaderboardTab
+    compare: CompareTab
+    submit: SubmitTab
+    queue: QueueTab
+    review: ReviewTab
+
+
+def build_ui() -> UI:
+    """The whole UI; handlers look the app state up at call time (ui.state.current)."""
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        if settings.on_space():
+            gr.LoginButton()
+        with gr.Tabs():
+            with gr.Tab("Leaderboard", id="leaderboard"):
+                board = LeaderboardTab.build()
+            compare = CompareTab.build()
+            submit = SubmitTab.build()
+            queue = QueueTab.build()
+            review = ReviewTab.build()
+            about_tab.build()
+        board.wire(demo)
+        compare.wire(board.controls)
+        submit.wire()
+        queue.wire(demo)
+        review.wire()
+    return UI(demo, board, compare, submit, queue, review)
+
+
+def build_demo() -> gr.Blocks:
+    return build_ui().demo

@@ -1,0 +1,134 @@
+"""The Review tab: maintainers approve or reject PENDING_REVIEW submissions and see every data problem.
+
+Who is a maintainer is ``eval_queue.auth``'s decision, asked again on every action (never cached in the
+browser): the admin token locally, HF OAuth and the maintainer lists on a Space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+import settings
+from eval_queue import auth, entries
+from eval_queue.entry import PENDING_REVIEW, QueueError
+from store import StoreError
+from ui.state import AppState, current
+
+
+def _get(entry: Any, name: str) -> Any:
+    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
+
+
+def pending_choices(st: AppState) -> list[tuple[str, str]]:
+    """(label, entry id) of every submission waiting for review, oldest first."""
+    return [
+        (
+            f"{_get(e, 'model')} @ {(_get(e, 'revision') or '—')[:12]} by {_get(e, 'submitted_by')} ({_get(e, 'id')})",
+            _get(e, "id"),
+        )
+        for e in entries.list_entries(st.stores.queue, status=PENDING_REVIEW)
+    ]
+
+
+def problems_markdown(problems: list[str]) -> str:
+    """Every skipped file with its reason, as code spans (a reason is never rendered as markup)."""
+    if not problems:
+        return "No data problems found."
+    lines = ["- `" + " ".join(p.split()).replace("`", "'") + "`" for p in problems]
+    return "**Problems found while reading the data:**\n" + "\n".join(lines)
+
+
+def act(st: AppState, action: str, entry_id: str | None, reason: str | None, who: str | None) -> str:
+    """Approve or reject one entry as ``who`` (None: refused); every refusal is one line."""
+    if who is None:
+        return "**Refused:** maintainers only."
+    if not entry_id:
+        return "Pick a submission first."
+    try:
+        if action == "approve":
+            e = entries.approve(st.stores.queue, entry_id, by=who)
+        else:
+            if not (reason or "").strip():
+                return "**Refused:** a rejection needs a reason (it is shown to the submitter)."
+            e = entries.reject(st.stores.queue, entry_id, by=who, reason=reason.strip())
+    except (QueueError, StoreError) as exc:  # not found, wrong state, lost race: shown as it is
+        return f"**Refused:** {exc}"
+    return f"**Done:** `{_get(e, 'id')}` is now **{_get(e, 'status')}** (by {who})."
+
+
+@dataclass
+class ReviewTab:
+    token: gr.Textbox
+    load: gr.Button
+    who: gr.Markdown
+    pick: gr.Dropdown
+    reason: gr.Textbox
+    approve: gr.Button
+    reject: gr.Button
+    out: gr.Markdown
+    problems: gr.Markdown
+
+    @classmethod
+    def build(cls) -> ReviewTab:
+        with gr.Tab("Review", id="review"):
+            gr.Markdown(
+                "Maintainers approve or reject submissions. Your identity is checked on every action."
+            )
+            token = gr.Textbox(
+                label="Admin token", type="password", visible=not settings.on_space(), elem_id="rev-token"
+            )
+            load = gr.Button("Show pending submissions", elem_id="rev-load")
+            who = gr.Markdown(elem_id="rev-who")
+            pick = gr.Dropdown(label="Submission", choices=[], elem_id="rev-pick")
+            reason = gr.Textbox(label="Reason (required to reject)", elem_id="rev-reason")
+            with gr.Row():
+                approve = gr.Button("Approve", variant="primary", elem_id="rev-approve")
+                reject = gr.Button("Reject", variant="stop", elem_id="rev-reject")
+            out = gr.Markdown(elem_id="rev-out")
+            problems = gr.Markdown(elem_id="rev-problems")
+        return cls(token, load, who, pick, reason, approve, reject, out, problems)
+
+    def on_list(self, token: str | None, profile: gr.OAuthProfile | None) -> dict:
+        who = auth.maintainer_name(profile, token)
+        if who is None:
+            how = (
+                "sign in with an account on the maintainers list."
+                if settings.on_space()
+                else "enter the admin token."
+            )
+            return {
+                self.pick: gr.Dropdown(choices=[], value=None),
+                self.who: f"**Maintainers only:** {how}",
+                self.problems: "",
+            }
+        st = current()
+        opts = pending_choices(st)
+        return {
+            self.pick: gr.Dropdown(choices=opts, value=opts[0][1] if opts else None),
+            self.who: f"Signed in as maintainer **{who}**. {len(opts)} submission(s) waiting for review.",
+            self.problems: problems_markdown(st.problems()),
+        }
+
+    def on_approve(self, entry_id: str | None, token: str | None, profile: gr.OAuthProfile | None) -> dict:
+        return {self.out: act(current(), "approve", entry_id, None, auth.maintainer_name(profile, token))}
+
+    def on_reject(
+        self, entry_id: str | None, reason: str | None, token: str | None, profile: gr.OAuthProfile | None
+    ) -> dict:
+        return {self.out: act(current(), "reject", entry_id, reason, auth.maintainer_name(profile, token))}
+
+    def wire(self) -> None:
+        listed = [self.pick, self.who, self.problems]
+        token = {"token": self.token}
+        self.load.click(self.on_list, inputs_kwargs=token, outputs=listed)
+        self.approve.click(
+            self.on_approve, inputs_kwargs={"entry_id": self.pick, **token}, outputs=[self.out]
+        ).then(self.on_list, inputs_kwargs=token, outputs=listed)
+        self.reject.click(
+            self.on_reject,
+            inputs_kwargs={"entry_id": self.pick, "reason": self.reason, **token},
+            outputs=[self.out],
+        ).then(self.on_list, inputs_kwargs=token, outputs=listed)

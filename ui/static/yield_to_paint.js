@@ -1,0 +1,1 @@
+() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)))

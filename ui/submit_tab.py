@@ -1,0 +1,161 @@
+"""The Submit tab: a model id and a benchmark config in, the queued entry or the exact refusal out.
+
+Choices come from what the harness registers (backends, their devices and precisions) and from the
+datasets the board offers (``LEADERBOARD_DATASETS``); the config is validated by ``submissions.submit``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+import settings
+import submissions
+from harness.backends import backend_specs
+from harness.config import split_csv
+from ui.state import current
+
+NO_DATASET = "none"
+DEFAULT_BATCH_SIZES = "1,8"
+DEFAULT_MIN_DURATION_S = 1.0
+
+
+@dataclass(frozen=True)
+class FormChoices:
+    """What the form offers, in the registry's canonical order."""
+
+    backends: tuple[str, ...]
+    precisions: tuple[str, ...]
+    devices: tuple[str, ...]
+    datasets: tuple[str, ...]
+
+    @classmethod
+    def current(cls) -> FormChoices:
+        specs = backend_specs()
+        precisions = tuple(dict.fromkeys(p for s in specs for p in s.precisions))
+        devices = tuple(dict.fromkeys(d for s in specs for d in s.devices))
+        datasets = (*dict.fromkeys(settings.get("LEADERBOARD_DATASETS")), NO_DATASET)
+        return cls(tuple(s.name for s in specs), precisions, devices, datasets)
+
+
+def batch_sizes(text: Any) -> list[int]:
+    """``"1, 8"`` -> [1, 8]; anything but whole numbers is refused with the text it got."""
+    parts = split_csv(str(text or ""))
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(
+            f"batch sizes must be whole numbers separated by commas, got {str(text)[:80]!r}"
+        ) from None
+
+
+@dataclass
+class SubmitForm:
+    """The form's values, by name."""
+
+    model: str
+    revision: str
+    backends: list[str]
+    precisions: list[str]
+    batch_sizes: str
+    device: str
+    dataset: str | None
+    min_duration: float | None
+    name: str
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "backends": list(self.backends or []),
+            "precisions": list(self.precisions or []),
+            "batch_sizes": batch_sizes(self.batch_sizes),
+            "device": self.device,
+            "dataset": None if self.dataset in (None, "", NO_DATASET) else self.dataset,
+        }
+        if self.min_duration not in (None, ""):
+            config["min_duration_s"] = self.min_duration
+        return config
+
+
+def _get(entry: Any, name: str) -> Any:
+    return entry.get(name) if isinstance(entry, dict) else getattr(entry, name, None)
+
+
+def submit_form(form: SubmitForm, profile: Any) -> str:
+    """Markdown: the queued entry, or ``**Refused:**`` and the one-line reason."""
+    on_space = settings.on_space()
+    submitter = getattr(profile, "username", None) if on_space else (form.name or "").strip()
+    if not submitter:
+        return "**Refused:** " + ("sign in with Hugging Face first." if on_space else "enter your name.")
+    try:
+        entry = submissions.submit(
+            current().stores,
+            (form.model or "").strip(),
+            revision=(form.revision or "").strip() or None,
+            config=form.config(),
+            submitted_by=submitter,
+        )
+    except (submissions.SubmissionRefused, ValueError) as exc:
+        return f"**Refused:** {exc}"
+    return (
+        f"**Queued** `{_get(entry, 'model')}` as `{_get(entry, 'id')}` — status **{_get(entry, 'status')}**"
+        f" (revision `{_get(entry, 'revision') or '—'}`). A maintainer reviews it next; watch the Queue tab."
+    )
+
+
+@dataclass
+class SubmitTab:
+    inputs: dict[str, gr.components.Component]
+    button: gr.Button
+    out: gr.Markdown
+
+    @classmethod
+    def build(cls) -> SubmitTab:
+        ch = FormChoices.current()
+        with gr.Tab("Submit", id="submit"):
+            gr.Markdown(
+                "Submit a timm architecture (`resnet18`, measured with random weights: efficiency only), "
+                "a Hub model (`hf-hub:org/name`, safetensors only) or a local directory (`local-dir:/path`)."
+            )
+            c: dict[str, Any] = {}
+            with gr.Row():
+                c["model"] = gr.Textbox(
+                    label="Model", placeholder="resnet18 or hf-hub:org/name", elem_id="sub-model"
+                )
+                c["revision"] = gr.Textbox(label="Revision (Hub only, default main)", placeholder="main")
+                c["name"] = gr.Textbox(label="Your name", visible=not settings.on_space(), elem_id="sub-name")
+            with gr.Row():
+                c["backends"] = gr.CheckboxGroup(
+                    list(ch.backends), value=list(ch.backends), label="Backends", elem_id="sub-backends"
+                )
+                c["precisions"] = gr.CheckboxGroup(
+                    list(ch.precisions),
+                    value=list(ch.precisions[:1]),
+                    label="Precisions",
+                    elem_id="sub-precisions",
+                )
+                c["batch_sizes"] = gr.Textbox(
+                    value=DEFAULT_BATCH_SIZES, label="Batch sizes", elem_id="sub-bs"
+                )
+                c["device"] = gr.Dropdown(
+                    list(ch.devices), value=ch.devices[0], label="Device", elem_id="sub-device"
+                )
+                c["dataset"] = gr.Dropdown(
+                    list(ch.datasets),
+                    value=NO_DATASET,
+                    label="Dataset (none = efficiency only)",
+                    elem_id="sub-dataset",
+                )
+                c["min_duration"] = gr.Number(
+                    value=DEFAULT_MIN_DURATION_S, label="Min duration per shape (s)", elem_id="sub-mindur"
+                )
+            button = gr.Button("Submit", variant="primary", elem_id="sub-btn")
+            out = gr.Markdown(elem_id="sub-out")
+        return cls(c, button, out)
+
+    def on_submit(self, profile: gr.OAuthProfile | None, **values: Any) -> dict:
+        return {self.out: submit_form(SubmitForm(**values), profile)}
+
+    def wire(self) -> None:
+        self.button.click(self.on_submit, inputs_kwargs=self.inputs, outputs=[self.out], api_name="submit")
