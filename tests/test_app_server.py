@@ -1,0 +1,184 @@
+"""The real app (``python app.py`` in a subprocess) under hostile requests: nothing a form or a shared URL
+carries may stall the server for other visitors (issue 10 §1), and locally it listens on loopback (§4).
+
+Talks raw HTTP to Gradio's REST API (``/gradio_api/call/<api_name>``): the named ``filter`` endpoint takes
+the filter fields by name, exactly as the browser's controls send them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from store import LocalDatasetStore, layout
+from tests._leaderboard_helpers import make_record, make_run
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE_REGEX = "(.|.)*(?=!)"  # catastrophic backtracking for a backtracking engine on any long cell
+N_RECORDS = 300
+FAST_S = 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _plant_records(data_dir: Path) -> None:
+    results = LocalDatasetStore(data_dir / "results", "results")
+    LocalDatasetStore(data_dir / "queue", "queue")
+    for i in range(N_RECORDS):
+        name = f"resnet{i:03d}-{'x' * (i % 40)}"  # long cells: what makes a backtracking regex explode
+        rec = make_record(
+            model=name, runs=[make_run(bs=1, p50=1.0 + i % 17), make_run("onnxruntime", bs=1, p50=2.0)]
+        )
+        results.write_json(layout.record_path(rec["key"]), rec)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("app-server")
+    data_dir = base / "data"
+    _plant_records(data_dir)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LEADERBOARD_DATA_DIR": str(data_dir),
+        "GRADIO_SERVER_PORT": str(port),
+        "LEADERBOARD_WORKER": "0",
+        "LEADERBOARD_SEED": "0",
+    }
+    for name in ("GRADIO_SERVER_NAME", "RESULTS_REPO", "QUEUE_REPO", "SYSTEM", "SPACE_ID"):
+        env.pop(name, None)  # the default listen address is what §4 is about
+    log_path = base / "app.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "config", timeout=2).read()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("app did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.5)
+    yield url, log_path
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _parameters(url: str, api_name: str) -> list[dict]:
+    info = json.loads(urllib.request.urlopen(url + "gradio_api/info", timeout=10).read())
+    return info["named_endpoints"][f"/{api_name}"]["parameters"]
+
+
+def call(url: str, api_name: str, query: str = "", timeout: float = 60, **values) -> list:
+    """Call a named endpoint with its parameters by name (defaults for the rest); the output list."""
+    params = _parameters(url, api_name)
+    unknown = set(values) - {p["parameter_name"] for p in params}
+    assert not unknown, f"/{api_name} has no parameters {unknown}"
+    data = [values.get(p["parameter_name"], p.get("parameter_default")) for p in params]
+    req = urllib.request.Request(
+        f"{url}gradio_api/call/{api_name}{query}",
+        data=json.dumps({"data": data}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    event_id = json.loads(urllib.request.urlopen(req, timeout=timeout).read())["event_id"]
+    with urllib.request.urlopen(f"{url}gradio_api/call/{api_name}/{event_id}", timeout=timeout) as resp:
+        event = None
+        for raw in resp:
+            line = raw.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                payload = line.split(":", 1)[1].strip()
+                assert event == "complete", f"/{api_name} failed: {payload[:500]}"
+                return json.loads(payload)
+    raise AssertionError(f"/{api_name}: the stream ended without a result")
+
+
+def _status_of(outputs: list) -> str:
+    """The status Markdown among a filter call's outputs (the one that says 'Showing' or a problem)."""
+    texts = [o for o in outputs if isinstance(o, str)]
+    return next(
+        (t for t in texts if "Showing" in t or "problem" in t.lower() or "rows" in t), " ".join(texts)
+    )
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t0, out
+
+
+def test_the_filter_endpoint_takes_fields_by_name_and_filters(server):
+    url, _ = server
+    status = _status_of(call(url, "filter", search="resnet007-"))
+    assert f"of **2** rows ({2 * N_RECORDS} in total)" in status  # one record, one row per backend
+    status = _status_of(call(url, "filter", search="resnet007-", backend=["onnxruntime"]))
+    assert "of **1** rows" in status
+
+
+def test_hostile_searches_do_not_stall_other_visitors(server):
+    url, _ = server
+    hostile = [
+        {"search": HOSTILE_REGEX, "regex": True},
+        {"search": "resnet" + "a" * 100_000, "regex": False},  # 100 KB of plain text
+        {"search": "(" * 50_000 + "a" + ")" * 50_000, "regex": True},
+    ]
+    results: dict[int, tuple[float, object]] = {}
+
+    def attack(i: int, values: dict) -> None:
+        try:
+            results[i] = timed(call, url, "filter", timeout=120, **values)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            results[i] = (float("inf"), exc)
+
+    threads = [threading.Thread(target=attack, args=(i, v)) for i, v in enumerate(hostile)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)  # the hostile requests are in flight
+    config_s, _ = timed(lambda: urllib.request.urlopen(url + "config", timeout=30).read())
+    filter_s, outputs = timed(call, url, "filter", timeout=30, search="resnet1")
+    assert "Showing" in _status_of(outputs)
+    for t in threads:
+        t.join(120)
+    assert config_s < FAST_S, f"/config took {config_s:.2f} s while hostile searches ran"
+    assert filter_s < FAST_S, f"a plain filter call took {filter_s:.2f} s while hostile searches ran"
+    for i, (elapsed, out) in sorted(results.items()):
+        assert not isinstance(out, Exception), f"hostile search {i} failed: {out}"
+        assert elapsed < 10, f"hostile search {i} took {elapsed:.1f} s"
+        assert "Showing" in _status_of(out)  # answered: rows, or a one-line refusal above them
+
+
+def test_a_shared_url_with_a_hostile_regex_loads_promptly(server):
+    url, _ = server
+    query = "?" + urllib.parse.urlencode({"q": HOSTILE_REGEX, "re": "1"})
+    elapsed, outputs = timed(call, url, "on_load", query=query, timeout=60)
+    assert elapsed < 5, f"loading the shared URL took {elapsed:.1f} s"
+    assert HOSTILE_REGEX in outputs  # the search box is filled from the URL...
+    assert "Showing" in _status_of(outputs)  # ...and the board answered
+
+
+def test_listens_on_loopback_by_default(server):
+    url, log_path = server
+    port = urllib.parse.urlparse(url).port
+    assert f"http://127.0.0.1:{port}" in log_path.read_text()
