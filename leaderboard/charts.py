@@ -1,4 +1,8 @@
-"""Plotly figures of a leaderboard view (graph_objects; at most MAX_POINTS points go to the browser)."""
+"""Plotly figures of a leaderboard view (graph_objects; at most MAX_POINTS points go to the browser).
+
+Plotly renders a subset of HTML in hover text, trace names and legends, so every record-supplied string
+(model id, backend, precision, hardware profile, row labels) goes through ``markup.escape_html``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from leaderboard.filters import pareto_axes, pareto_front
+from leaderboard.markup import escape_html
 
 _LABELS = {
     "latency_p50_ms": "p50 latency at batch 1 (ms, lower is better)",
@@ -53,20 +58,21 @@ def accuracy_latency_scatter(df: pd.DataFrame, max_points: int = MAX_POINTS) -> 
         pts, front = pts[keep], front[keep]
     for hw, part in pts.groupby("hardware_profile", sort=True):
         text = (
-            part["model"].astype(str)
+            part["model"].map(escape_html)
             + " · "
-            + part["backend"].astype(str)
+            + part["backend"].map(escape_html)
             + "/"
-            + part["precision"].astype(str)
+            + part["precision"].map(escape_html)
             + "<br>params "
             + part["params_m"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f} M")
         )
+        name = escape_html(hw)
         fig.add_trace(
             go.Scatter(
                 x=part[x],
                 y=part[y],
                 mode="markers",
-                name=str(hw),
+                name=name,
                 text=text,
                 hovertemplate="%{text}<br>x=%{x:.3g} y=%{y:.3g}<extra>%{fullData.name}</extra>",
                 marker={"size": _sizes(part["params_m"]), "opacity": 0.7, "line": {"width": 0}},
@@ -78,7 +84,7 @@ def accuracy_latency_scatter(df: pd.DataFrame, max_points: int = MAX_POINTS) -> 
                 x=f[x],
                 y=f[y],
                 mode="lines",
-                name=f"Pareto front · {hw}",
+                name=f"Pareto front · {name}",
                 line={"dash": "dot", "width": 2},
                 hoverinfo="skip",
             )
@@ -110,7 +116,7 @@ def latency_batch_curves(long: pd.DataFrame, row_ids: list[str], labels: dict[st
         r = part[part["row_id"] == rid].sort_values("batch_size")
         if r.empty:
             continue
-        name = labels.get(rid, rid)
+        name = escape_html(labels.get(rid, rid))
         fig.add_trace(
             go.Scatter(x=r["batch_size"], y=r["latency_p50_ms"], mode="lines+markers", name=f"{name} p50 ms")
         )

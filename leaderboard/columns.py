@@ -1,92 +1,342 @@
-"""The one column registry of the leaderboard table: name, label, type, format, default visibility, help.
+"""The one registry of leaderboard row fields: every column of the wide frame, declared once.
 
-Everything that shows, formats, sorts or exports a column reads it from here, so a column is added in one
-place. ``name`` is the DataFrame column produced by :mod:`leaderboard.load`.
+Each :class:`Column` says what the field is (name, label with its unit, dtype, number format, help) and
+which roles it plays; every list elsewhere is derived from here:
+
+- :mod:`leaderboard.load` builds the frame with exactly :data:`WIDE_COLUMNS` and casts each by ``dtype``;
+  ``load.record_rows`` computes every field except :data:`FRAME_LEVEL` ones (computed over all rows);
+- :mod:`leaderboard.present`: table labels, :data:`COMPARE_FIELDS`, :data:`EXPORT_FIELDS`, details;
+- :mod:`leaderboard.filters`: :data:`SEARCH_FIELDS`, :data:`CATEGORY_FILTER_FIELDS`, :data:`RANGE_FILTERS`
+  and the URL keys of both;
+- :mod:`leaderboard.report`: :data:`REPORT_FIELDS`;
+- the app: :data:`COLUMN_CHOICES` (column picker), :data:`SORT_CHOICES`, :data:`CATEGORY_FILTER_FIELDS`
+  (one multiselect each, labelled by ``BY_NAME[name].label``) and :data:`RANGE_FILTERS` (field ->
+  :class:`RangeFilter`: the FilterState attributes and URL keys of its min/max boxes).
+
+Adding a metric = one Column here + the code computing it in ``load.record_rows`` (a test fails until
+both exist). A new *filterable* column also needs its FilterState attributes (a test names them).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
+
+DType = Literal["str", "int", "float", "bool", "markdown"]
 
 
 @dataclass(frozen=True)
 class Column:
-    name: str
-    label: str
-    dtype: str  # "str" | "int" | "float" | "markdown"
+    """One field of a leaderboard row and the roles it plays."""
+
+    name: str  # the DataFrame column
+    label: str  # header shown to people, with the unit
+    dtype: DType
+    help: str
     fmt: str = ""  # Python format spec for numbers, e.g. ".2f"
+    unit: str = ""  # ms, MiB, M, img/s, %, GMACs ("" for none)
     default: bool = False  # visible without the user picking it
-    help: str = ""
     pinned: bool = False  # always shown, first
+    internal: bool = False  # in the frame for the code (links, ids), never a table column
+    filter: Literal["category", "range"] | None = None
+    url_key: str = ""  # category: the URL key; range: the prefix of "<prefix>min"/"<prefix>max"
+    range_attr: str = ""  # range: FilterState has "<range_attr>_min"/"<range_attr>_max"
+    search: bool = False  # free-text search looks in it
+    compare: bool = False  # a line of the Compare table
+    export: bool = True  # a column of CSV/Parquet exports
+    report: bool = False  # a column of the Markdown report's tables
+    marks: tuple[str, str] = ("yes", "no")  # bool: text for True / False
 
     @property
     def numeric(self) -> bool:
         return self.dtype in ("int", "float")
 
+    @property
+    def sortable(self) -> bool:
+        return not self.internal and self.name != "reproduce"
 
-COLUMNS: tuple[Column, ...] = (
-    Column("rank", "#", "int", "d", True, "Rank by measured top-1 (then lower p50 latency)."),
-    Column("model", "Model", "markdown", "", True, "Model id; links to its Hub page or timm's models.", True),
-    Column("source", "Source", "str", "", False, "timm (random weights), hf-hub or local-dir."),
-    Column("revision", "Revision", "str", "", False, "Commit sha (Hub) or weights hash (local-dir)."),
-    Column("architecture", "Architecture", "str", "", False, "timm architecture name."),
-    Column("family", "Family", "str", "", True, "Architecture family derived from the arch name."),
-    Column("task", "Task", "str", "", False, "What the model does."),
-    Column("backend", "Backend", "str", "", True, "Inference runtime: pytorch or onnxruntime."),
-    Column("device", "Device", "str", "", True, "cpu or cuda."),
-    Column("precision", "Precision", "str", "", True, "fp32, fp16 or int8 (dynamic quantization)."),
-    Column("top1", "Top-1 %", "float", ".2f", True, "Measured top-1 accuracy; empty for random weights."),
-    Column("top5", "Top-5 %", "float", ".2f", False, "Measured top-5 accuracy; empty for random weights."),
+
+@dataclass(frozen=True)
+class RangeFilter:
+    """A min/max filter on a numeric field: the FilterState attributes and URL keys of its two bounds."""
+
+    field: str
+    label: str
+    word: str  # what the note calls a row missing this value ("without params kept")
+    min_attr: str
+    max_attr: str
+    min_key: str
+    max_key: str
+
+
+FIELDS: tuple[Column, ...] = (
+    Column("rank", "#", "int", "Rank by measured top-1 (then lower p50 latency).", "d", default=True),
+    Column(
+        "model",
+        "Model",
+        "markdown",
+        "Model id; links to its Hub page or timm's models.",
+        default=True,
+        pinned=True,
+        search=True,
+        report=True,
+    ),
+    Column("model_url", "Model page", "str", "Link built from a validated model id.", internal=True),
+    Column("source", "Source", "str", "timm (random weights), hf-hub or local-dir.", search=True),
+    Column("revision", "Revision", "str", "Commit sha (Hub) or weights hash.", search=True, compare=True),
+    Column("architecture", "Architecture", "str", "timm architecture name.", search=True),
+    Column("task", "Task", "str", "What the model does.", filter="category", url_key="task"),
+    Column(
+        "family",
+        "Family",
+        "str",
+        "Architecture family derived from the arch name.",
+        default=True,
+        filter="category",
+        url_key="family",
+        search=True,
+    ),
+    Column(
+        "backend",
+        "Backend",
+        "str",
+        "Inference runtime: pytorch or onnxruntime.",
+        default=True,
+        filter="category",
+        url_key="backend",
+        search=True,
+        report=True,
+    ),
+    Column(
+        "device",
+        "Device",
+        "str",
+        "cpu or cuda.",
+        default=True,
+        filter="category",
+        url_key="device",
+        report=True,
+    ),
+    Column(
+        "precision",
+        "Precision",
+        "str",
+        "fp32, fp16 or int8 (quantized).",
+        default=True,
+        filter="category",
+        url_key="precision",
+        report=True,
+    ),
+    Column(
+        "top1",
+        "Top-1 %",
+        "float",
+        "Measured top-1 accuracy; empty for random weights.",
+        ".2f",
+        "%",
+        default=True,
+        compare=True,
+        report=True,
+    ),
+    Column(
+        "top5",
+        "Top-5 %",
+        "float",
+        "Measured top-5 accuracy; empty for random weights.",
+        ".2f",
+        "%",
+        compare=True,
+    ),
     Column(
         "reported_top1",
         "Reported top-1 (timm)",
         "float",
-        ".2f",
-        True,
         "timm's published ImageNet top-1 for the arch's default pretrained weights; NOT measured here.",
+        ".2f",
+        "%",
+        default=True,
+        compare=True,
     ),
-    Column("latency_p50_ms", "p50 ms (bs1)", "float", ".2f", True, "Median latency at batch size 1."),
     Column(
-        "latency_p95_ms", "p95 ms (bs1)", "float", ".2f", True, "95th percentile latency at batch size 1."
+        "latency_p50_ms",
+        "p50 ms (bs1)",
+        "float",
+        "Median latency at batch size 1.",
+        ".2f",
+        "ms",
+        default=True,
+        filter="range",
+        url_key="l",
+        range_attr="latency",
+        compare=True,
+        report=True,
     ),
     Column(
-        "latency_p99_ms", "p99 ms (bs1)", "float", ".2f", False, "99th percentile latency at batch size 1."
+        "latency_p95_ms",
+        "p95 ms (bs1)",
+        "float",
+        "95th percentile latency at batch size 1.",
+        ".2f",
+        "ms",
+        default=True,
+        compare=True,
+        report=True,
     ),
-    Column("throughput_ips", "Best img/s", "float", ".1f", True, "Best throughput over the batch sizes run."),
-    Column("best_batch_size", "Best bs", "int", "d", False, "Batch size of the best throughput."),
-    Column("peak_mem_mb", "Peak MB", "float", ".0f", True, "Peak memory: process RSS (cpu) or GPU (cuda)."),
+    Column(
+        "latency_p99_ms",
+        "p99 ms (bs1)",
+        "float",
+        "99th percentile latency at batch size 1.",
+        ".2f",
+        "ms",
+        compare=True,
+    ),
+    Column(
+        "latency_cv",
+        "Latency CV (bs1)",
+        "float",
+        "Coefficient of variation (std / mean) of the batch-1 timed samples: how steady the timing was.",
+        ".1%",
+        compare=True,
+    ),
+    Column(
+        "noisy",
+        "Noisy",
+        "bool",
+        "⚠ when a run of this row was measured under noise (spread or machine load over the thresholds "
+        "on the About tab); — when the record predates noise checks.",
+        default=True,
+        compare=True,
+        report=True,
+        marks=("⚠ noisy", "ok"),
+    ),
+    Column("noise_reasons", "Noise reasons", "str", "Why a run was marked noisy.", compare=True),
+    Column(
+        "throughput_ips",
+        "Best img/s",
+        "float",
+        "Best throughput over the batch sizes run.",
+        ".1f",
+        "img/s",
+        default=True,
+        compare=True,
+        report=True,
+    ),
+    Column("best_batch_size", "Best bs", "int", "Batch size of the best throughput.", "d", compare=True),
+    Column(
+        "peak_mem_mb",
+        "Peak MiB",
+        "float",
+        "Peak memory: process RSS (cpu) or GPU allocator (cuda).",
+        ".0f",
+        "MiB",
+        default=True,
+        compare=True,
+    ),
     Column(
         "size_mb",
-        "Size MB",
+        "Size MiB",
         "float",
+        "MiB on disk of what the backend ran: the weight files (PyTorch) or the ONNX file, quantized for int8 "
+        "(ONNX Runtime).",
         ".1f",
-        True,
-        "MiB on disk of what the backend ran: the weight files (PyTorch) or the ONNX file, quantized for int8 (ONNX Runtime).",
+        "MiB",
+        default=True,
+        compare=True,
+        report=True,
     ),
-    Column("params_m", "Params (M)", "float", ".2f", True, "Parameters in millions."),
-    Column("gmacs", "GMACs", "float", ".2f", True, "Multiply-accumulates per image (billions)."),
     Column(
-        "int8_top1_delta", "INT8 Δtop-1", "float", "+.2f", False, "INT8 top-1 minus FP32 top-1, same backend."
+        "params_m",
+        "Params (M)",
+        "float",
+        "Parameters in millions.",
+        ".2f",
+        "M",
+        default=True,
+        filter="range",
+        url_key="p",
+        range_attr="params",
+        compare=True,
+    ),
+    Column(
+        "gmacs",
+        "GMACs",
+        "float",
+        "Multiply-accumulates per image (billions).",
+        ".2f",
+        "GMACs",
+        default=True,
+        compare=True,
+    ),
+    Column(
+        "int8_top1_delta",
+        "INT8 Δtop-1 %",
+        "float",
+        "INT8 top-1 minus FP32 top-1, same backend.",
+        "+.2f",
+        "%",
+        compare=True,
+        report=True,
     ),
     Column(
         "int8_speedup",
-        "INT8 speed-up",
+        "INT8 speed-up ×",
         "float",
-        ".2f",
-        False,
         "FP32 p50 / INT8 p50 at batch 1, same backend.",
+        ".2f",
+        compare=True,
     ),
-    Column("hardware_profile", "Hardware", "str", "", True, "Machine class the numbers were measured on."),
-    Column("dataset", "Dataset", "str", "", False, "Evaluation data set and sample count."),
-    Column("created_at", "Measured at", "str", "", False, "When the evaluation finished (UTC)."),
-    Column("key", "Result key", "str", "", False, "Hash of (model, revision, config, hardware profile)."),
-    Column("reproduce", "Reproduce", "str", "", False, "The harness command that measures this row again."),
+    Column(
+        "hardware_profile",
+        "Hardware",
+        "str",
+        "Machine class the numbers were measured on.",
+        default=True,
+        filter="category",
+        url_key="hw",
+        search=True,
+        compare=True,
+    ),
+    Column("dataset", "Dataset", "str", "Evaluation data set and sample count."),
+    Column("created_at", "Measured at", "str", "When the evaluation finished (UTC).", compare=True),
+    Column("key", "Result key", "str", "Hash of (model, revision, config, hardware profile)."),
+    Column("reproduce", "Reproduce", "str", "The harness command that measures this row again."),
+    Column(
+        "row_id", "Row id", "str", "Record key / backend / device / precision.", internal=True, export=False
+    ),
 )
 
-BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+# Fields computed over the whole frame in ``load.build_frames`` (not per record).
+FRAME_LEVEL: tuple[str, ...] = ("rank", "reported_top1")
+
+BY_NAME: dict[str, Column] = {c.name: c for c in FIELDS}
+WIDE_COLUMNS: tuple[str, ...] = tuple(c.name for c in FIELDS)
+COLUMNS: tuple[Column, ...] = tuple(c for c in FIELDS if not c.internal)  # what a table can show
 PINNED: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.pinned)
 DEFAULT_VISIBLE: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.default)
-NUMERIC: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.numeric)
+SORTABLE: tuple[str, ...] = tuple(c.name for c in FIELDS if c.sortable)
+SEARCH_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.search)
+CATEGORY_FILTER_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.filter == "category")
+CATEGORY_URL_KEYS: dict[str, str] = {c.name: c.url_key for c in FIELDS if c.filter == "category"}
+RANGE_FILTERS: dict[str, RangeFilter] = {
+    c.name: RangeFilter(
+        c.name,
+        c.label,
+        c.range_attr,
+        f"{c.range_attr}_min",
+        f"{c.range_attr}_max",
+        f"{c.url_key}min",
+        f"{c.url_key}max",
+    )
+    for c in FIELDS
+    if c.filter == "range"
+}
+COMPARE_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.compare)
+EXPORT_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.export)
+REPORT_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.report)
+COLUMN_CHOICES: list[tuple[str, str]] = [(c.label, c.name) for c in COLUMNS if not c.pinned]
+SORT_CHOICES: list[tuple[str, str]] = [(c.label, c.name) for c in COLUMNS if c.sortable]
 
 
 def column(name: str) -> Column:
@@ -112,20 +362,15 @@ def label_to_name() -> dict[str, str]:
     return {c.label: c.name for c in COLUMNS}
 
 
-def gradio_datatype(name: str) -> str:
-    """Gradio Dataframe datatype of a column: numbers stay numbers so the browser sorts them right."""
-    col = column(name)
-    if col.dtype == "markdown":
-        return "markdown"
-    return "number" if col.numeric else "str"
-
-
-def format_value(name: str, value) -> str:
-    """Human text of one cell (used in details and exports of formatted views); missing -> '—'."""
-    if value is None or (isinstance(value, float) and value != value):
+def format_value(name: str, value: object) -> str:
+    """Human text of one cell (table, details, compare, report); missing -> '—'. Not escaped: callers
+    escape for their output format (see :mod:`leaderboard.markup`)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     col = column(name)
-    if col.numeric and col.fmt:
+    if col.dtype == "bool":
+        return col.marks[0] if value else col.marks[1]
+    if col.numeric and col.fmt and isinstance(value, (int, float)):
         try:
             return format(value, col.fmt)
         except (TypeError, ValueError):

@@ -3,22 +3,37 @@
 Missing numbers are never silently dropped by a range filter: a row without params or latency stays
 in the view (shown as missing). Bad user input (an invalid regex) raises :class:`FilterError` with a
 one-line message for the UI instead of crashing.
+
+Nothing a request carries can take unbounded time: regex search runs on RE2 (linear time; lookaround
+and backreferences are refused), the search text is at most :data:`MAX_SEARCH_CHARS`, and URL/form
+lists and strings are capped (:data:`MAX_LIST_ITEMS`, :data:`MAX_ITEM_CHARS`, :data:`MAX_QUERY_CHARS`).
+Which fields are searched and filtered comes from :mod:`leaderboard.columns`.
 """
 
 from __future__ import annotations
 
-import re
-import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 import pandas as pd
+import re2
 
-from leaderboard.columns import BY_NAME, COLUMNS, DEFAULT_VISIBLE
+from leaderboard.columns import (
+    CATEGORY_FILTER_FIELDS,
+    CATEGORY_URL_KEYS,
+    COLUMNS,
+    DEFAULT_VISIBLE,
+    RANGE_FILTERS,
+    SEARCH_FIELDS,
+    SORTABLE,
+)
 
-SEARCH_COLUMNS = ("model", "architecture", "family", "source", "backend", "hardware_profile", "revision")
-CATEGORY_FILTERS = ("task", "family", "backend", "device", "precision", "hardware_profile")
+MAX_SEARCH_CHARS = 200  # search text (plain or regex)
+MAX_LIST_ITEMS = 64  # values of one multi-select (categories, columns)
+MAX_ITEM_CHARS = 200  # one value of a multi-select or the sort column
+MAX_QUERY_CHARS = 8192  # a whole URL query string
 
 
 def normalize_columns(names) -> tuple[str, ...]:
@@ -58,25 +73,22 @@ class FilterState:
 
 DEFAULT_STATE = FilterState()
 
-# URL parameter names (short, stable) <-> FilterState fields
-URL_KEYS = {
+# URL parameter names (short, stable) <-> FilterState fields; filter keys come from the column registry.
+URL_KEYS: dict[str, str] = {
     "search": "q",
     "regex": "re",
-    "task": "task",
-    "family": "family",
-    "backend": "backend",
-    "device": "device",
-    "precision": "precision",
-    "hardware_profile": "hw",
-    "params_min": "pmin",
-    "params_max": "pmax",
-    "latency_min": "lmin",
-    "latency_max": "lmax",
+    **CATEGORY_URL_KEYS,
+    **{
+        attr: key
+        for r in RANGE_FILTERS.values()
+        for attr, key in ((r.min_attr, r.min_key), (r.max_attr, r.max_key))
+    },
     "sort_by": "sort",
     "descending": "desc",
     "pareto": "pareto",
     "columns": "cols",
 }
+_RANGE_ATTRS = frozenset(a for r in RANGE_FILTERS.values() for a in (r.min_attr, r.max_attr))
 
 
 # --- URL state -----------------------------------------------------------------------------------------
@@ -99,55 +111,126 @@ def encode_state(state: FilterState) -> str:
     return urlencode(pairs)
 
 
-def decode_state(query: str | dict[str, str]) -> FilterState:
-    """Inverse of :func:`encode_state`; unknown keys and malformed values fall back to the defaults."""
-    params = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True)) if isinstance(query, str) else query
+def decode_state(query: str | Mapping[str, object]) -> FilterState:
+    """Inverse of :func:`encode_state`; unknown keys and malformed values fall back to the defaults.
+
+    Bounded: the query is cut at :data:`MAX_QUERY_CHARS`, lists keep their first :data:`MAX_LIST_ITEMS`
+    values and drop values longer than :data:`MAX_ITEM_CHARS`. An over-long search text is kept (cut to
+    the query cap) so that filtering refuses it with a message rather than silently showing everything.
+    """
+    if isinstance(query, str):
+        params: Mapping[str, object] = dict(
+            parse_qsl(query[:MAX_QUERY_CHARS].lstrip("?"), keep_blank_values=True)
+        )
+    else:
+        params = query if isinstance(query, Mapping) else {}
     kw: dict[str, object] = {}
     for f in fields(FilterState):
-        raw = params.get(URL_KEYS[f.name])
-        if raw is None:
+        value = params.get(URL_KEYS[f.name])
+        if not isinstance(value, str):
             continue
+        raw = value[:MAX_QUERY_CHARS]
         default = getattr(DEFAULT_STATE, f.name)
         if isinstance(default, bool):
             kw[f.name] = raw.lower() in ("1", "true", "yes", "on")
         elif isinstance(default, tuple):
-            items = tuple(dict.fromkeys(x for x in raw.split(",") if x))
-            if f.name == "columns":
-                items = normalize_columns(items)
-            kw[f.name] = items
-        elif f.name in ("params_min", "params_max", "latency_min", "latency_max"):
+            items = bounded_items(raw.split(","))
+            kw[f.name] = normalize_columns(items) if f.name == "columns" else items
+        elif f.name in _RANGE_ATTRS:
             try:
-                val = float(raw)
+                val = float(raw[:64])
             except ValueError:
                 continue
             if np.isfinite(val):
                 kw[f.name] = val
         elif f.name == "sort_by":
-            if raw in BY_NAME:
+            if raw in SORTABLE:
                 kw[f.name] = raw
         else:
             kw[f.name] = raw
     return replace(DEFAULT_STATE, **kw)
 
 
+def bounded_items(values: object) -> tuple[str, ...]:
+    """Distinct non-empty strings of at most MAX_ITEM_CHARS, first MAX_LIST_ITEMS of them (others dropped)."""
+    if isinstance(values, str) or not isinstance(values, (list, tuple)):
+        return ()
+    ok = (v for v in values[: MAX_LIST_ITEMS * 4] if isinstance(v, str) and 0 < len(v) <= MAX_ITEM_CHARS)
+    return tuple(dict.fromkeys(ok))[:MAX_LIST_ITEMS]
+
+
+def check_state(state: FilterState) -> None:
+    """Refuse a state no URL decode would produce (a hostile form post): over-long lists or values."""
+    if len(state.search or "") > MAX_SEARCH_CHARS:
+        raise FilterError(f"search text is {len(state.search):,} characters; at most {MAX_SEARCH_CHARS}")
+    for name in (*CATEGORY_FILTER_FIELDS, "columns"):
+        values = getattr(state, name)
+        if len(values) > MAX_LIST_ITEMS or any(
+            not isinstance(v, str) or len(v) > MAX_ITEM_CHARS for v in values
+        ):
+            raise FilterError(
+                f"too many or too long {name} values (at most {MAX_LIST_ITEMS} of {MAX_ITEM_CHARS} chars)"
+            )
+
+
 # --- filtering -----------------------------------------------------------------------------------------
+def _re2_options() -> re2.Options:
+    opts = re2.Options()
+    opts.log_errors = False  # a bad pattern is the user's FilterError, not a line on the server's stderr
+    opts.case_sensitive = False
+    opts.max_mem = 8 << 20  # bounds the compiled program (huge counted repetitions fail to compile)
+    return opts
+
+
+def matcher(text: str, regex: bool = False) -> Callable[[str], bool]:
+    """A yes/no test of one value: case-insensitive substring, or an RE2 search (linear time) if ``regex``.
+
+    Raises FilterError for text over MAX_SEARCH_CHARS and for patterns RE2 cannot run (syntax errors,
+    lookaround, backreferences). ``regex=False`` never compiles anything.
+    """
+    if len(text) > MAX_SEARCH_CHARS:
+        raise FilterError(f"search text is {len(text):,} characters; at most {MAX_SEARCH_CHARS}")
+    if not regex:
+        needle = text.casefold()
+        return lambda value: needle in value.casefold()
+    try:
+        pattern = re2.compile(text, _re2_options())
+    except (re2.error, UnicodeError) as exc:
+        why = (
+            exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        )
+        hint = (
+            " (lookaround and backreferences are not supported: search runs in linear time)"
+            if "perl operator" in why or "escape sequence" in why
+            else ""
+        )
+        raise FilterError(f"invalid regular expression {text!r}: {why}{hint}") from None
+
+    def search(value: str) -> bool:
+        try:
+            return pattern.search(value) is not None
+        except UnicodeError:  # a lone surrogate in a record's text cannot be UTF-8 encoded: no match
+            return False
+
+    return search
+
+
 def search_mask(df: pd.DataFrame, text: str, regex: bool = False) -> pd.Series:
-    """Rows where any searchable column contains ``text`` (case-insensitive; a regex if ``regex``)."""
+    """Rows where any searchable column contains ``text`` (case-insensitive; an RE2 regex if ``regex``).
+
+    Each distinct value is tested once, so the cost is linear in the size of the searchable text.
+    """
     text = (text or "").strip()
     if not text:
         return pd.Series(True, index=df.index)
-    if regex:
-        try:
-            re.compile(text)
-        except re.error as exc:
-            raise FilterError(f"invalid regular expression {text!r}: {exc}") from None
+    match = matcher(text, regex)
     mask = pd.Series(False, index=df.index)
-    with warnings.catch_warnings():  # "pattern has match groups" is irrelevant for a yes/no match
-        warnings.simplefilter("ignore", UserWarning)
-        for col in SEARCH_COLUMNS:
-            if col in df:
-                hit = df[col].astype("string").str.contains(text, case=False, regex=regex, na=False)
-                mask |= hit.astype(bool)
+    for col in SEARCH_FIELDS:
+        if col in df:
+            values = df[col].dropna().astype(str)
+            hits = {v for v in values.unique() if match(v)}
+            if hits:
+                mask |= df[col].isin(hits)
     return mask
 
 
@@ -230,18 +313,18 @@ class View:
 
 def apply_filters(df: pd.DataFrame, state: FilterState) -> View:
     """Filter + sort ``df`` (the wide leaderboard frame) by ``state``; raises FilterError on bad input."""
+    check_state(state)
     total = len(df)
     if df.empty:
         return View(df, total, "")
     mask = search_mask(df, state.search, state.regex)
-    for name in CATEGORY_FILTERS:
+    for name in CATEGORY_FILTER_FIELDS:
         picked = getattr(state, name)
         if picked and name in df:
             mask &= df[name].isin(picked)
-    if "params_m" in df:
-        mask &= range_mask(df["params_m"], state.params_min, state.params_max)
-    if "latency_p50_ms" in df:
-        mask &= range_mask(df["latency_p50_ms"], state.latency_min, state.latency_max)
+    for name, rf in RANGE_FILTERS.items():
+        if name in df:
+            mask &= range_mask(df[name], getattr(state, rf.min_attr), getattr(state, rf.max_attr))
     out = df[mask]
     notes = []
     missing = _missing_in_ranges(out, state)
@@ -262,14 +345,10 @@ def apply_filters(df: pd.DataFrame, state: FilterState) -> View:
 
 def _missing_in_ranges(df: pd.DataFrame, state: FilterState) -> str:
     parts = []
-    if (state.params_min is not None or state.params_max is not None) and "params_m" in df:
-        n = int(df["params_m"].isna().sum())
-        if n:
-            parts.append(f"{n} row(s) without params kept")
-    if (state.latency_min is not None or state.latency_max is not None) and "latency_p50_ms" in df:
-        n = int(df["latency_p50_ms"].isna().sum())
-        if n:
-            parts.append(f"{n} row(s) without latency kept")
+    for name, rf in RANGE_FILTERS.items():
+        bounded = getattr(state, rf.min_attr) is not None or getattr(state, rf.max_attr) is not None
+        if bounded and name in df and (n := int(df[name].isna().sum())):
+            parts.append(f"{n} row(s) without {rf.word} kept")
     return ", ".join(parts)
 
 

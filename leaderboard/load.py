@@ -3,11 +3,18 @@
 Pure functions on plain dicts (a record as DESIGN describes it, or a row of the consolidated results table
 whose nested fields are flattened to dotted columns and lists stored as JSON strings). Only runs whose
 ``status`` is ``ok`` (or absent) count; anything missing stays missing (NaN), never invented.
+
+Records normally passed ``harness.record.check_record_dict`` before they get here; these functions still
+never trust a type (defence in depth): a wrong-typed value becomes missing (a NaN, negative or string
+latency included), a run without string backend/device/precision is skipped, a record without a string
+model id gives no row. Row fields are declared in :mod:`leaderboard.columns`; ``record_rows`` computes
+each of them.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import shlex
 from collections.abc import Iterable
@@ -17,43 +24,12 @@ from typing import Any
 import orjson  # a dependency of gradio; several times faster than json on the runs lists
 import pandas as pd
 
+from leaderboard.columns import BY_NAME, FRAME_LEVEL, WIDE_COLUMNS
+from leaderboard.markup import model_link
 from leaderboard.reference import reported_top1_by_arch
 
 ROW_KEY = ("model", "backend", "device", "precision", "hardware_profile")
 _JSON_LIST_FIELDS = ("runs", "robustness")
-WIDE_COLUMNS = (
-    "rank",
-    "model",
-    "model_url",
-    "source",
-    "revision",
-    "architecture",
-    "family",
-    "task",
-    "backend",
-    "device",
-    "precision",
-    "top1",
-    "top5",
-    "reported_top1",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "throughput_ips",
-    "best_batch_size",
-    "peak_mem_mb",
-    "size_mb",
-    "params_m",
-    "gmacs",
-    "int8_top1_delta",
-    "int8_speedup",
-    "hardware_profile",
-    "dataset",
-    "created_at",
-    "key",
-    "reproduce",
-    "row_id",
-)
 LONG_COLUMNS = (
     "row_id",
     "model",
@@ -77,24 +53,51 @@ def _missing(v: Any) -> bool:
 
 
 def _num(v: Any) -> float | None:
+    """A finite real number as float; anything else (strings, bools, NaN, inf, containers) -> None."""
     t = type(v)
     if t is float:
         return None if v != v or v in (math.inf, -math.inf) else v
     if t is int:
         return float(v)
-    if _missing(v) or isinstance(v, bool):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
         return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
+    f = float(v)
     return None if math.isnan(f) or math.isinf(f) else f
 
 
-def _int(v: Any) -> int | None:
-    """Whole numbers that a table column may have turned into floats (1.0 -> 1)."""
+def _size(v: Any) -> float | None:
+    """A non-negative finite number (latency, throughput, memory, size, count); else None."""
     f = _num(v)
-    return int(f) if f is not None and f.is_integer() else None
+    return f if f is not None and f >= 0 else None
+
+
+def _pct(v: Any) -> float | None:
+    """An accuracy in percent (0..100); else None."""
+    f = _num(v)
+    return f if f is not None and 0 <= f <= 100 else None
+
+
+def _str(v: Any) -> str | None:
+    """A non-empty string that is valid Unicode text; anything else (lists, dicts, numbers, a lone
+    surrogate that JSON allows but no frame or UTF-8 output can hold) -> None."""
+    if not isinstance(v, str) or not v:
+        return None
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return v
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _int(v: Any) -> int | None:
+    """Non-negative whole numbers that a table column may have turned into floats (1.0 -> 1)."""
+    f = _size(v)
+    return int(f) if f is not None and f.is_integer() and f < 2**53 else None
 
 
 def _maybe_json(v: Any) -> Any:
@@ -113,6 +116,8 @@ def nest(flat: dict[str, Any]) -> dict[str, Any]:
         if _missing(v):
             v = None
         parts = k.split(".")
+        if v is None and len(parts) > 1:
+            continue  # a null child column (another record's shape) never replaces a real parent value
         node = out
         for p in parts[:-1]:
             nxt = node.get(p)
@@ -155,23 +160,20 @@ def _strip_depth(token: str) -> str:
 
 
 def model_url(model_id: str, source: str | None) -> str | None:
-    """Hub models -> their Hub page; timm architectures -> timm's pretrained weights of that arch."""
-    if model_id.startswith("hf-hub:") or source == "hf-hub":
-        return f"https://huggingface.co/{model_id.removeprefix('hf-hub:')}"
-    if source == "timm" or (source is None and ":" not in model_id):
-        return f"https://huggingface.co/timm?search_models={model_id}"
-    return None
+    """Hub models -> their Hub page; timm architectures -> timm's pretrained weights of that arch; only
+    for ids matching the strict patterns of :func:`leaderboard.markup.model_link` (else None)."""
+    return model_link(model_id, source)
 
 
 def reproduce_command(record: dict[str, Any]) -> str:
     """``python -m harness MODEL --flags`` that measures this record again (same config -> same key)."""
-    model = record.get("model") or {}
-    spec = str(model.get("id") or "?")
-    rev = model.get("revision")
+    model = _dict(record.get("model"))
+    spec = _str(model.get("id")) or "?"
+    rev = _str(model.get("revision"))
     if rev and (spec.startswith("hf-hub:") or model.get("source") == "hf-hub") and "@" not in spec:
         spec = f"{spec}@{rev}"
     args = _config_args(record)
-    threads = {r.get("threads") for r in _ok_runs(record)}
+    threads = {_int(r.get("threads")) for r in _ok_runs(record)}
     if len(threads) == 1 and (n := _int(threads.pop())) is not None and n > 0:
         args += ["--threads", str(n)]  # not part of the key, but it changes every latency
     return shlex.join(["python", "-m", "harness", spec, *args])
@@ -190,7 +192,7 @@ def _config_args(record: dict[str, Any]) -> list[str]:
     runs = _ok_runs(record)  # old record without a config: rebuild what the runs show
     if not runs:
         return []
-    uniq = lambda key: list(dict.fromkeys(str(r.get(key)) for r in runs))  # noqa: E731
+    uniq = lambda key: list(dict.fromkeys(str(r.get(key)) for r in runs))  # noqa: E731 (runs: str fields)
     return [
         "--backends",
         ",".join(uniq("backend")),
@@ -220,20 +222,26 @@ def _ok_runs(record: dict[str, Any]) -> list[dict[str, Any]]:
         runs = _maybe_json(runs)
     if not isinstance(runs, list):
         return []
-    return [r for r in runs if isinstance(r, dict) and r.get("status") in (None, "ok")]
+    return [
+        r
+        for r in runs
+        if isinstance(r, dict)
+        and r.get("status") in (None, "ok")
+        and all(_str(r.get(k)) for k in ("backend", "device", "precision"))
+    ]
 
 
 def _run_mem(run: dict[str, Any]) -> float | None:
-    if run.get("device") == "cuda" and _num(run.get("peak_gpu_mb")) is not None:
-        return _num(run.get("peak_gpu_mb"))
-    return _num(run.get("peak_rss_mb"))
+    if run.get("device") == "cuda" and (gpu := _size(run.get("peak_gpu_mb"))) is not None:
+        return gpu
+    return _size(run.get("peak_rss_mb"))
 
 
 def _run_size(runs: list[dict[str, Any]], weights_mb: float | None) -> float | None:
     """Size of what the backend ran: the (quantized) ONNX file for ONNX Runtime, else the weight files."""
     for run in runs:
         info = run.get("info")
-        if isinstance(info, dict) and (mb := _num(info.get("onnx_size_mb"))) is not None:
+        if isinstance(info, dict) and (mb := _size(info.get("onnx_size_mb"))) is not None:
             return mb
     return weights_mb
 
@@ -241,31 +249,72 @@ def _run_size(runs: list[dict[str, Any]], weights_mb: float | None) -> float | N
 def _lat(run: dict[str, Any] | None, q: str) -> float | None:
     if not run or not isinstance(run.get("latency_ms"), dict):
         return None
-    return _num(run["latency_ms"].get(q))
+    return _size(run["latency_ms"].get(q))
+
+
+def _noise(run: dict[str, Any]) -> dict[str, Any]:
+    return _dict(run.get("noise"))
+
+
+def _cv(run: dict[str, Any] | None) -> float | None:
+    """Coefficient of variation of a run's timed samples: the recorded ``noise.cv``, else std / mean."""
+    if not run:
+        return None
+    cv = _size(_noise(run).get("cv"))
+    if cv is None and (mean := _lat(run, "mean")) and (std := _lat(run, "std")) is not None:
+        cv = std / mean
+    return cv
+
+
+def _noisy(runs: list[dict[str, Any]]) -> tuple[bool | None, str | None]:
+    """(noisy, reasons) of a row: True when any run was marked noisy; False when every run was checked
+    and none was; None when some run predates noise checks. Reasons are the marked runs' own words."""
+    flags = [_noise(r).get("noisy") for r in runs]
+    reasons: list[str] = []
+    for r, flag in zip(runs, flags, strict=True):
+        if flag is True:
+            why = _noise(r).get("reasons")
+            words = [w for w in why if _str(w)] if isinstance(why, list) else []
+            reasons += [f"bs{_int(r.get('batch_size'))}: {w}" for w in words] or [
+                f"bs{_int(r.get('batch_size'))}"
+            ]
+    if any(f is True for f in flags):
+        return True, "; ".join(dict.fromkeys(reasons))
+    if flags and all(f is False for f in flags):
+        return False, None
+    return None, None
 
 
 # --- one record -> rows ------------------------------------------------------------------------------
 def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The wide rows (one per backend/device/precision) and long rows (one per batch size) of a record."""
-    model = record.get("model") or {}
-    model_id = model.get("id")
+    """The wide rows (one per backend/device/precision) and long rows (one per batch size) of a record.
+
+    Each wide row has every registry field except the frame-level ones (``columns.FRAME_LEVEL``).
+    """
+    if not isinstance(record, dict):
+        return [], []
+    model = _dict(record.get("model"))
+    model_id = _str(model.get("id"))
     if not model_id:
         return [], []
-    env = record.get("environment") or {}
-    hw = env.get("hardware_profile") or "unknown"
-    acc = record.get("accuracy") or {}
+    source = _str(model.get("source"))
+    env = _dict(record.get("environment"))
+    hw = _str(env.get("hardware_profile")) or "unknown"
+    acc = _dict(record.get("accuracy"))
     pretrained = model.get("pretrained")
-    arch = model.get("architecture") or (model_id if ":" not in str(model_id) else None)
-    ds = record.get("dataset") or {}
+    arch = _str(model.get("architecture")) or (model_id if ":" not in model_id else None)
+    ds = _dict(record.get("dataset"))
     n = _int(ds.get("num_samples"))
-    dataset = (f"{ds['name']} ({n})" if n is not None else str(ds["name"])) if ds.get("name") else None
-    params = _num(model.get("params"))
-    task = record.get("task") or model.get("task") or "image-classification"
+    name = _str(ds.get("name"))
+    dataset = (f"{name} ({n})" if n is not None else name) if name else None
+    params = _size(model.get("params"))
+    task = _str(record.get("task")) or _str(model.get("task")) or "image-classification"
+    key = _str(record.get("key"))
     repro = reproduce_command(record)
 
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for run in _ok_runs(record):
-        g = (str(run.get("backend")), str(run.get("device")), str(run.get("precision")))
+        g = (run["backend"], run["device"], run["precision"])  # strings: _ok_runs checked them
         groups.setdefault(g, []).append(run)
 
     wide: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -274,23 +323,24 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
         runs.sort(key=lambda r: _int(r.get("batch_size")) or 0)
         bs1 = next((r for r in runs if _int(r.get("batch_size")) == 1), None)
         tputs = [
-            (t, _int(r.get("batch_size"))) for r in runs if (t := _num(r.get("throughput_ips"))) is not None
+            (t, _int(r.get("batch_size"))) for r in runs if (t := _size(r.get("throughput_ips"))) is not None
         ]
         best = max(tputs, key=lambda x: x[0]) if tputs else (None, None)
         mems = [m for r in runs if (m := _run_mem(r)) is not None]
-        top1 = next((v for r in runs if (v := _num(r.get("accuracy_top1"))) is not None), None)
-        top5 = next((v for r in runs if (v := _num(r.get("accuracy_top5"))) is not None), None)
+        top1 = next((v for r in runs if (v := _pct(r.get("accuracy_top1"))) is not None), None)
+        top5 = next((v for r in runs if (v := _pct(r.get("accuracy_top5"))) is not None), None)
         if precision == "fp32":  # same weights, fp32 numerics: the record's measured accuracy applies
-            top1 = top1 if top1 is not None else _num(acc.get("top1"))
-            top5 = top5 if top5 is not None else _num(acc.get("top5"))
+            top1 = top1 if top1 is not None else _pct(acc.get("top1"))
+            top5 = top5 if top5 is not None else _pct(acc.get("top5"))
         if pretrained is False:  # random weights: accuracy is meaningless, never shown
             top1 = top5 = None
-        row_id = f"{record.get('key')}/{backend}/{device}/{precision}"
+        row_id = f"{key}/{backend}/{device}/{precision}"
+        noisy, reasons = _noisy(runs)
         wide[(backend, device, precision)] = {
             "model": model_id,
-            "model_url": model_url(str(model_id), model.get("source")),
-            "source": model.get("source"),
-            "revision": model.get("revision"),
+            "model_url": model_url(model_id, source),
+            "source": source,
+            "revision": _str(model.get("revision")),
             "architecture": arch,
             "family": architecture_family(arch),
             "task": task,
@@ -302,18 +352,21 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "latency_p50_ms": _lat(bs1, "p50"),
             "latency_p95_ms": _lat(bs1, "p95"),
             "latency_p99_ms": _lat(bs1, "p99"),
+            "latency_cv": _cv(bs1),
+            "noisy": noisy,
+            "noise_reasons": reasons,
             "throughput_ips": best[0],
             "best_batch_size": best[1],
             "peak_mem_mb": max(mems) if mems else None,
-            "size_mb": _run_size(runs, _num(model.get("size_mb"))),
+            "size_mb": _run_size(runs, _size(model.get("size_mb"))),
             "params_m": params / 1e6 if params is not None else None,
-            "gmacs": _num(model.get("gmacs")),
+            "gmacs": _size(model.get("gmacs")),
             "int8_top1_delta": None,
             "int8_speedup": None,
             "hardware_profile": hw,
             "dataset": dataset,
-            "created_at": record.get("created_at"),
-            "key": record.get("key"),
+            "created_at": _str(record.get("created_at")),
+            "key": key,
             "reproduce": repro,
             "row_id": row_id,
         }
@@ -331,7 +384,7 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
                     "latency_p50_ms": _lat(r, "p50"),
                     "latency_p95_ms": _lat(r, "p95"),
                     "latency_p99_ms": _lat(r, "p99"),
-                    "throughput_ips": _num(r.get("throughput_ips")),
+                    "throughput_ips": _size(r.get("throughput_ips")),
                     "peak_mem_mb": _run_mem(r),
                 }
             )
@@ -359,7 +412,7 @@ def build_frames(records: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Da
         w, lg = record_rows(rec)
         wide_rows += w
         long_rows += lg
-    wide = pd.DataFrame(wide_rows, columns=[c for c in WIDE_COLUMNS if c != "rank"])
+    wide = pd.DataFrame(wide_rows, columns=[c for c in WIDE_COLUMNS if c not in FRAME_LEVEL])
     long = pd.DataFrame(long_rows, columns=list(LONG_COLUMNS))
     long["batch_size"] = pd.to_numeric(long["batch_size"], errors="coerce").astype("Int64")
     if len(wide):
@@ -367,25 +420,23 @@ def build_frames(records: Iterable[dict[str, Any]]) -> tuple[pd.DataFrame, pd.Da
         wide = wide.drop_duplicates(subset=list(ROW_KEY), keep="first")
         long = long[long["row_id"].isin(set(wide["row_id"]))]
     ref = reported_top1_by_arch()
-    wide["reported_top1"] = wide["architecture"].map(ref).astype("float64")
-    for col in (
-        "top1",
-        "top5",
-        "latency_p50_ms",
-        "latency_p95_ms",
-        "latency_p99_ms",
-        "throughput_ips",
-        "peak_mem_mb",
-        "size_mb",
-        "params_m",
-        "gmacs",
-        "int8_top1_delta",
-        "int8_speedup",
-    ):
-        wide[col] = pd.to_numeric(wide[col], errors="coerce").astype("float64")
-    wide["best_batch_size"] = pd.to_numeric(wide["best_batch_size"], errors="coerce").astype("Int64")
+    wide["reported_top1"] = wide["architecture"].map(ref)
+    for name in WIDE_COLUMNS:
+        if name in wide:
+            wide[name] = _typed(wide[name], BY_NAME[name].dtype)
     wide = rank(wide)
     return wide[list(WIDE_COLUMNS)].reset_index(drop=True), long.reset_index(drop=True)
+
+
+def _typed(values: pd.Series, dtype: str) -> pd.Series:
+    """A frame column in the pandas type of its registry dtype (numbers stay numbers for sorting)."""
+    if dtype == "float":
+        return pd.to_numeric(values, errors="coerce").astype("float64")
+    if dtype == "int":
+        return pd.to_numeric(values, errors="coerce").astype("Int64")
+    if dtype == "bool":
+        return values.map(lambda v: v if isinstance(v, bool) else None).astype("boolean")
+    return values
 
 
 def rank(wide: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,9 @@
-"""Turn frames into what the UI shows: formatted pages, row details, compare tables (no Gradio here)."""
+"""Turn frames into what the UI shows: formatted pages, row details, compare tables (no Gradio here).
+
+Record-supplied text never renders as markup: Markdown outputs (the Model cell, row details) escape every
+value with :mod:`leaderboard.markup` and link only validated model ids; the table's other cells and the
+compare table are plain text (control characters removed) and must be shown with Gradio datatype "str".
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,16 @@ import math
 
 import pandas as pd
 
-from leaderboard.columns import BY_NAME, COLUMNS, format_value, visible_columns
+from leaderboard.columns import BY_NAME, COLUMNS, COMPARE_FIELDS, EXPORT_FIELDS, format_value, visible_columns
+from leaderboard.markup import code_block, escape_markdown, markdown_link, plain_text
 
 PAGE_SIZE = 50
 MISSING = "—"
 
 
-def model_markdown(model: str, url: str | None) -> str:
-    text = str(model).replace("[", "\\[").replace("]", "\\]")
-    return f"[{text}]({url})" if url else text
+def model_markdown(model: object, url: object) -> str:
+    """The Model cell: the escaped id, linked only when ``url`` is a link built from a validated id."""
+    return markdown_link(model, url)
 
 
 def display_page(
@@ -37,7 +43,7 @@ def display_page(
                 model_markdown(m, u) for m, u in zip(part["model"], part["model_url"], strict=True)
             ]
         else:
-            out[col.label] = [cell_text(name, v) for v in part[name]]
+            out[col.label] = [plain_text(cell_text(name, v)) for v in part[name]]
     frame = pd.DataFrame(out, columns=[BY_NAME[n].label for n in cols])
     dtypes = ["markdown" if BY_NAME[n].dtype == "markdown" else "str" for n in cols]
     return frame, dtypes, part["row_id"].tolist(), page, pages
@@ -59,52 +65,30 @@ def cell_text(name: str, value) -> str:
 
 
 def row_label(row: pd.Series | dict) -> str:
-    """Short unique-ish name of a leaderboard row for pickers."""
-    return f"{row['model']} · {row['backend']}/{row['device']}/{row['precision']} · {row['hardware_profile']}"
+    """Short unique-ish name of a leaderboard row for pickers (plain text, one line)."""
+    return plain_text(
+        f"{row['model']} · {row['backend']}/{row['device']}/{row['precision']} · {row['hardware_profile']}",
+        limit=200,
+    )
 
 
 def row_details(row: pd.Series | dict) -> str:
-    """Markdown with every column of one row and its reproduce command."""
-    lines = [f"### {row_label(row)}", ""]
-    if row.get("model_url"):
-        lines.append(f"Model page: {row['model_url']}")
-        lines.append("")
+    """Markdown with every column of one row and its reproduce command; every value escaped."""
+    lines = [f"### {escape_markdown(row_label(row))}", ""]
+    link = markdown_link(row.get("model"), row.get("model_url"))
+    if "](" in link:
+        lines += [f"Model page: {link}", ""]
     lines.append("| field | value |")
     lines.append("|---|---|")
     for c in COLUMNS:
-        if c.name in ("model", "reproduce"):
+        if c.name == "reproduce":
             continue
-        lines.append(f"| {c.label} | {cell_text(c.name, row.get(c.name))} |")
-    lines += [
-        "",
-        "Reproduce this row on your machine:",
-        "",
-        "```bash",
-        str(row.get("reproduce") or ""),
-        "```",
-    ]
+        lines.append(
+            f"| {escape_markdown(c.label)} | {escape_markdown(cell_text(c.name, row.get(c.name)))} |"
+        )
+    lines += ["", "Reproduce this row on your machine:", ""]
+    lines += code_block(row.get("reproduce") or "", "bash")
     return "\n".join(lines)
-
-
-COMPARE_FIELDS = (
-    "top1",
-    "top5",
-    "reported_top1",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "latency_p99_ms",
-    "throughput_ips",
-    "best_batch_size",
-    "peak_mem_mb",
-    "size_mb",
-    "params_m",
-    "gmacs",
-    "int8_top1_delta",
-    "int8_speedup",
-    "hardware_profile",
-    "revision",
-    "created_at",
-)
 
 
 def compare_table(wide: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
@@ -114,10 +98,10 @@ def compare_table(wide: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
     data: dict[str, list[str]] = {"metric": [BY_NAME[f].label for f in COMPARE_FIELDS]}
     for rid in picked:
         r = rows.loc[rid]
-        name = f"{r['model']} ({r['backend']}/{r['precision']})"
+        name = plain_text(f"{r['model']} ({r['backend']}/{r['precision']})", limit=120)
         while name in data:
             name += "'"
-        data[name] = [cell_text(f, r[f]) for f in COMPARE_FIELDS]
+        data[name] = [plain_text(cell_text(f, r[f])) for f in COMPARE_FIELDS]
     return pd.DataFrame(data)
 
 
@@ -131,5 +115,4 @@ def compare_choices(wide: pd.DataFrame, ranked: bool = True) -> list[tuple[str, 
 
 def export_frame(view: pd.DataFrame) -> pd.DataFrame:
     """The current view with raw (unformatted) values and machine-friendly column names."""
-    cols = ["rank", "model", "model_url"] + [c.name for c in COLUMNS if c.name not in ("rank", "model")]
-    return view[[c for c in cols if c in view]].reset_index(drop=True)
+    return view[[c for c in EXPORT_FIELDS if c in view]].reset_index(drop=True)

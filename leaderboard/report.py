@@ -1,7 +1,9 @@
 """Publishable Markdown report of leaderboard rows: tables per hardware profile and backend.
 
 Pure functions of the wide leaderboard frame (:func:`leaderboard.load.build_frames`) and the environment
-blocks of the records; the CLI in :mod:`leaderboard.cli` reads the store and writes the files.
+blocks of the records; the CLI in :mod:`leaderboard.cli` reads the store and writes the files. Table
+columns are the registry's ``report`` fields; every record-supplied string is escaped
+(:func:`leaderboard.markup.escape_markdown`) and commands sit in fences they cannot close.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from leaderboard.columns import BY_NAME, REPORT_FIELDS
+from leaderboard.markup import code_block, escape_markdown
 from leaderboard.present import cell_text
 
 LATENCY_BANDS = ((10.0, "🟢", "< 10 ms"), (50.0, "🟡", "10-50 ms"), (math.inf, "🔴", "> 50 ms"))
@@ -32,18 +36,8 @@ ENV_FIELDS = (
     ("onnx", "onnx"),
     ("onnxruntime", "onnxruntime"),
 )
-TABLE_COLUMNS = (
-    ("model", "Model"),
-    ("backend", "Backend"),
-    ("device", "Device"),
-    ("precision", "Precision"),
-    ("latency_p50_ms", "p50 ms"),
-    ("latency_p95_ms", "p95 ms"),
-    ("throughput_ips", "Throughput img/s"),
-    ("size_mb", "Size MB"),
-    ("top1", "Top-1 %"),
-    ("int8_top1_delta", "INT8 Δ top-1"),
-)
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = tuple((name, BY_NAME[name].label) for name in REPORT_FIELDS)
+_TEXT_COLUMNS = frozenset(n for n in REPORT_FIELDS if not BY_NAME[n].numeric)
 
 
 def latency_band(p50_ms: float | None) -> str:
@@ -54,8 +48,17 @@ def latency_band(p50_ms: float | None) -> str:
 
 
 def _cell(v: Any) -> str:
-    """Markdown-safe text of a cell: no pipes or newlines that would break the table."""
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    """Markdown-safe text of a cell: escaped, on one line, no pipes that would break the table."""
+    return escape_markdown(v)
+
+
+def noise_rule() -> str | None:
+    """The harness's rule for the noisy marker (None when this harness has no noise checks)."""
+    try:
+        from harness.noise import describe_rule
+    except ImportError:
+        return None
+    return describe_rule()
 
 
 def ort_speedup(wide: pd.DataFrame) -> dict[str, Any] | None:
@@ -95,7 +98,7 @@ def speedup_line(wide: pd.DataFrame) -> str:
 def environment_block(profile: str, envs: list[dict[str, Any]]) -> list[str]:
     """Markdown lines describing the machines of one hardware profile (newest record's values first;
     a field that differs between records lists every value seen)."""
-    lines = ["| Environment | |", "|---|---|", f"| Hardware profile | `{_cell(profile)}` |"]
+    lines = ["| Environment | |", "|---|---|", f"| Hardware profile | {_cell(profile)} |"]
     for key, label in ENV_FIELDS:
         seen = list(dict.fromkeys(str(e[key]) for e in envs if e.get(key) not in (None, "")))
         if seen:
@@ -104,15 +107,8 @@ def environment_block(profile: str, envs: list[dict[str, Any]]) -> list[str]:
 
 
 def _table(rows: pd.DataFrame) -> list[str]:
-    header = "| " + " | ".join(label for _, label in TABLE_COLUMNS) + " |"
-    align = (
-        "|"
-        + "|".join(
-            "---:" if n not in ("model", "backend", "device", "precision") else "---"
-            for n, _ in TABLE_COLUMNS
-        )
-        + "|"
-    )
+    header = "| " + " | ".join(_cell(label) for _, label in TABLE_COLUMNS) + " |"
+    align = "|" + "|".join("---" if n in _TEXT_COLUMNS else "---:" for n, _ in TABLE_COLUMNS) + "|"
     out = [header, align]
     for row in rows.to_dict("records"):
         cells = []
@@ -120,8 +116,6 @@ def _table(rows: pd.DataFrame) -> list[str]:
             text = cell_text(name, row.get(name))
             if name == "latency_p50_ms" and text != "—":
                 text = f"{latency_band(row[name])} {text}"
-            if name == "model":
-                text = f"`{text}`"
             cells.append(_cell(text))
         out.append("| " + " | ".join(cells) + " |")
     return out
@@ -146,33 +140,32 @@ def render_report(
         meta.append(f"from {source}")
     meta.append(f"{len(wide)} row(s)")
     if filter_note:
-        meta.append(f"filter: `{_cell(filter_note)}`")
+        meta.append(f"filter: {_cell(filter_note)}")
     lines += [", ".join(meta) + ".", "", BAND_LEGEND + ".", "", speedup_line(wide), ""]
     lines += [
         "Accuracy is measured by the harness on the dataset named per row (— for random-weight models "
         "or runs without a dataset); INT8 Δ is the INT8 top-1 minus the fp32 top-1 of the same backend.",
         "",
     ]
+    if rule := noise_rule():
+        lines += [f"Noisy marker ({BY_NAME['noisy'].marks[0]}): {rule}", ""]
     if wide.empty:
         lines.append("_No results match._")
         return "\n".join(lines) + "\n"
     for profile, part in wide.groupby("hardware_profile", sort=True, dropna=False):
-        lines += [f"## {profile}", ""]
+        lines += [f"## {_cell(profile)}", ""]
         lines += environment_block(str(profile), environments.get(str(profile), []))
         lines.append("")
         datasets = sorted({str(d) for d in part.get("dataset", pd.Series(dtype=object)).dropna()})
         if datasets:
-            lines += [f"Datasets: {', '.join(datasets)}.", ""]
+            lines += [f"Datasets: {_cell(', '.join(datasets))}.", ""]
         for backend, rows in part.groupby("backend", sort=True):
             rows = rows.sort_values(["latency_p50_ms", "model"], na_position="last", kind="stable")
-            lines += [f"### {profile} · {backend}", ""]
+            lines += [f"### {_cell(profile)} · {_cell(backend)}", ""]
             lines += _table(rows)
             lines.append("")
-        lines += ["Reproduce a row:", "", "```sh"]
-        for model, cmd in _reproduce_commands(part):
-            lines.append(f"# {model}")
-            lines.append(cmd)
-        lines += ["```", ""]
+        commands = [line for model, cmd in _reproduce_commands(part) for line in (f"# {model}", cmd)]
+        lines += ["Reproduce a row:", "", *code_block("\n".join(commands), "sh"), ""]
     return "\n".join(lines)
 
 

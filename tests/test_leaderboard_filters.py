@@ -1,4 +1,5 @@
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -7,12 +8,16 @@ import pytest
 
 from leaderboard.filters import (
     DEFAULT_STATE,
+    MAX_ITEM_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_QUERY_CHARS,
     FilterError,
     FilterState,
     apply_filters,
     choices,
     decode_state,
     encode_state,
+    matcher,
     pareto_front,
     pareto_mask,
     range_mask,
@@ -186,3 +191,98 @@ def test_default_state_has_an_empty_query_and_garbage_decodes_safely():
     assert s.params_min is None and s.sort_by == "rank" and s.columns == ("top1",) and s.pareto is True
     assert s.latency_max is None
     assert decode_state({"q": "resnet", "desc": "1"}) == FilterState(search="resnet", descending=True)
+
+
+# --- bounded time: nothing a URL or form carries can stall a request ----------------------------------
+@pytest.fixture(scope="module")
+def big():
+    """10k rows with long names (a hostile record's model id is 100k characters)."""
+    recs = [
+        make_record(model=f"model_{i:05d}_" + "a" * 50, runs=[make_run(p50=1.0 + i % 7)]) for i in range(2000)
+    ]
+    wide = build_frames(recs)[0]
+    wide = pd.concat([wide] * 5, ignore_index=True)
+    wide.loc[0, "model"] = "a" * 100_000
+    return wide
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"(a+)+$", r"(a|a)*b", r"(a*)*b", r"(x+x+)+y", r"^(\w+\s?)*$", r"(.*a){12}"]
+)
+def test_catastrophic_regexes_run_in_linear_time(big, pattern):
+    start = time.perf_counter()
+    view = apply_filters(big, replace(DEFAULT_STATE, search=pattern, regex=True))
+    assert time.perf_counter() - start < 1.0, pattern
+    assert view.total == len(big)
+
+
+@pytest.mark.parametrize("pattern", [r"(.|.)*(?=!)", r"(?<=a)b", r"(?!x)y", r"(a)\1"])
+def test_lookaround_and_backreferences_are_refused_clearly(big, pattern):
+    start = time.perf_counter()
+    with pytest.raises(FilterError, match="invalid regular expression.*linear time"):
+        search_mask(big, pattern, regex=True)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_regex_search_logs_nothing_on_bad_patterns(capfd):
+    with pytest.raises(FilterError):
+        search_mask(pd.DataFrame({"model": ["x"]}), "(?=x", regex=True)
+    assert capfd.readouterr().err == ""
+
+
+def test_search_text_is_capped_and_plain_search_never_compiles(big, monkeypatch):
+    with pytest.raises(FilterError, match="at most 200"):
+        search_mask(big, "a" * 1_000_000)
+    with pytest.raises(FilterError, match="at most 200"):
+        apply_filters(big, replace(DEFAULT_STATE, search="(a+)+$" * 50_000, regex=True))
+    import re2
+
+    monkeypatch.setattr(re2, "compile", lambda *a, **k: pytest.fail("regex=False compiled a pattern"))
+    start = time.perf_counter()
+    assert search_mask(big, "(.|.)*(?=!)").sum() == 0  # literal text: no row contains it
+    expected = big.model.str.contains("model_01234", regex=False).sum()
+    assert expected == 5 and search_mask(big, "MODEL_01234").sum() == expected  # case-insensitive substring
+    assert time.perf_counter() - start < 1.0
+
+
+def test_lone_surrogates_never_crash():
+    """JSON allows "\\ud800"; no frame can hold it, so the loader drops such text and search refuses it."""
+    wide = build_frames([make_record(model="ok"), make_record(model="bad\ud800")])[0]
+    assert wide.model.tolist() == ["ok"]
+    assert search_mask(wide, "ok", regex=True).tolist() == [True]
+    with pytest.raises(FilterError):
+        search_mask(wide, "\ud800", regex=True)
+    assert matcher("x", regex=True)("bad\ud800") is False  # an object column holding one: no match
+
+
+def test_decode_state_caps_lists_strings_and_the_query():
+    many = ",".join(f"v{i}" for i in range(10_000))
+    long_item = "x" * 10_000
+    s = decode_state(
+        f"backend={long_item[:500]},onnxruntime&sort={long_item[:500]}&pmin={'9' * 500}&family={many}"
+    )
+    assert len(s.family) == MAX_LIST_ITEMS and s.backend == ("onnxruntime",) and s.sort_by == "rank"
+    assert s.params_min is None or math.isfinite(s.params_min)
+    huge = decode_state("q=" + "a" * 5_000_000)
+    assert len(huge.search) <= MAX_QUERY_CHARS
+    with pytest.raises(FilterError):  # shown to the user rather than silently ignored
+        apply_filters(build_frames([make_record()])[0], huge)
+    assert decode_state({"q": ["not", "a", "string"], "family": 3}) == DEFAULT_STATE
+
+
+def test_a_hostile_form_post_is_refused_not_run():
+    wide = build_frames([make_record()])[0]
+    with pytest.raises(FilterError, match="too many"):
+        apply_filters(wide, replace(DEFAULT_STATE, backend=tuple(f"b{i}" for i in range(MAX_LIST_ITEMS + 1))))
+    with pytest.raises(FilterError, match="too many"):
+        apply_filters(wide, replace(DEFAULT_STATE, family=("x" * (MAX_ITEM_CHARS + 1),)))
+
+
+def test_noisy_rows_can_be_sorted_and_exported():
+    recs = [
+        make_record(model="calm", runs=[make_run(p50=1.0, noise={"noisy": False, "cv": 0.01})]),
+        make_record(model="busy", runs=[make_run(p50=2.0, noise={"noisy": True, "cv": 0.9})]),
+        make_record(model="old", runs=[make_run(p50=3.0)]),
+    ]
+    wide = build_frames(recs)[0]
+    assert sort_frame(wide, "noisy", descending=True).model.tolist() == ["busy", "calm", "old"]

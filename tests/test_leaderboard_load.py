@@ -168,3 +168,98 @@ def test_unflattened_records_in_a_frame_keep_their_hardware_profile():
     recs = [make_record(model="a", hw="cpu-x-2c")]
     wide, _ = frames_from_table(pd.DataFrame(recs))  # nested dict columns, as read from record files
     assert wide.hardware_profile.tolist() == ["cpu-x-2c"]
+
+
+# --- defence in depth: wrong-typed records never crash the load nor rank first -------------------------
+def _good():
+    return make_record(model="good", pretrained=True, accuracy={"top1": 70.0}, runs=[make_run(p50=10.0)])
+
+
+def _with(change) -> dict:
+    rec = make_record(model="bad", pretrained=True, accuracy={"top1": 60.0}, runs=[make_run(p50=1.0)])
+    change(rec)
+    return rec
+
+
+HOSTILE_CHANGES = {
+    "model id is a list": lambda r: r["model"].update(id=["x"]),
+    "model is a list": lambda r: r.update(model=["x"]),
+    "created_at is an object": lambda r: r.update(created_at={"$date": 1}),
+    "hardware profile is a list": lambda r: r["environment"].update(hardware_profile=["cpu"]),
+    "environment is a string": lambda r: r.update(environment="cpu"),
+    "NaN latency": lambda r: r["runs"][0]["latency_ms"].update(p50=float("nan")),
+    "negative latency": lambda r: r["runs"][0]["latency_ms"].update(p50=-5.0, p95=-1.0),
+    "string latency": lambda r: r["runs"][0]["latency_ms"].update(p50="0.001"),
+    "latency_ms is a list": lambda r: r["runs"][0].update(latency_ms=[1, 2]),
+    "accuracy out of range": lambda r: r.update(accuracy={"top1": 1e9}),
+    "accuracy is a string": lambda r: r.update(accuracy={"top1": "99"}),
+    "runs is a dict": lambda r: r.update(runs={"a": 1}),
+    "run backend is a dict": lambda r: r["runs"][0].update(backend={"x": 1}),
+    "batch size is a string": lambda r: r["runs"][0].update(batch_size="1"),
+    "threads is a list": lambda r: r["runs"][0].update(threads=[1]),
+    "noise is a list": lambda r: r["runs"][0].update(noise=[True]),
+    "noise reasons are numbers": lambda r: r["runs"][0].update(noise={"noisy": True, "reasons": [1, None]}),
+    "params is a string": lambda r: r["model"].update(params="1e12"),
+    "dataset is a list": lambda r: r.update(dataset=["digits"]),
+    "config is a list": lambda r: r.update(config=["--evil"]),
+    "key is a number": lambda r: r.update(key=12),
+    "record is a list": lambda r: r.clear(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CHANGES))
+def test_a_wrong_typed_record_never_crashes_nor_ranks_first(name):
+    bad = _with(HOSTILE_CHANGES[name])
+    wide, long = build_frames([_good(), bad, "not a record", None, 42])
+    assert wide.sort_values("rank").iloc[0].model == "good", name
+    flat, _ = frames_from_table(flatten_table([_good(), bad]))
+    assert flat.sort_values("rank").iloc[0].model == "good", name
+    for col in ("latency_p50_ms", "latency_p95_ms", "throughput_ips", "top1", "params_m"):
+        assert not (wide[col] < 0).any() and (wide[col].isna() | (wide[col] == wide[col])).all()
+
+
+def test_bad_values_become_missing_not_invented():
+    rec = _with(lambda r: r["runs"][0]["latency_ms"].update(p50="fast", p95=float("inf"), p99=-1))
+    row = build_frames([rec])[0].iloc[0]
+    assert (
+        math.isnan(row.latency_p50_ms) and math.isnan(row.latency_p95_ms) and math.isnan(row.latency_p99_ms)
+    )
+    assert row.hardware_profile == "cpu-test-2c" and row.model == "bad"
+    row = build_frames([_with(HOSTILE_CHANGES["hardware profile is a list"])])[0].iloc[0]
+    assert row.hardware_profile == "unknown"
+
+
+def test_deeply_nested_or_huge_values_do_not_hang():
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    rec = _with(lambda r: r.update(config=deep, environment={"hardware_profile": "h" * 1_000_000}))
+    wide, _ = build_frames([rec])
+    assert len(wide) == 1 and len(wide.iloc[0].hardware_profile) == 1_000_000
+
+
+# --- noise (contract 4) ---------------------------------------------------------------------------------
+def test_noisy_marker_and_latency_cv():
+    noisy = {"cv": 0.4, "p95_over_p50": 2.5, "load_before": 3.0, "load_after": 2.0, "cpu_count": 2}
+    runs = [
+        make_run(bs=1, p50=10.0, noise={**noisy, "noisy": False, "reasons": []}),
+        make_run(bs=8, p50=40.0, noise={**noisy, "noisy": True, "reasons": ["p95/p50 2.5 > 1.5"]}),
+        make_run("onnxruntime", bs=1, p50=5.0, noise={**noisy, "cv": 0.02, "noisy": False, "reasons": []}),
+        make_run("onnxruntime", precision="int8", bs=1, p50=5.0),  # predates noise checks
+    ]
+    wide, _ = build_frames([make_record(runs=runs)])
+    by = {(r.backend, r.precision): r for r in wide.itertuples()}
+    pt, ort, old = by[("pytorch", "fp32")], by[("onnxruntime", "fp32")], by[("onnxruntime", "int8")]
+    assert int(wide.noisy.sum()) == 1 and int((~wide.noisy).sum()) == 1 and int(wide.noisy.isna().sum()) == 1
+    assert bool(pt.noisy) and pt.latency_cv == pytest.approx(0.4) and "bs8: p95/p50 2.5" in pt.noise_reasons
+    assert (
+        not pd.isna(ort.noisy)
+        and not ort.noisy
+        and ort.latency_cv == pytest.approx(0.02)
+        and pd.isna(ort.noise_reasons)
+    )
+    assert pd.isna(old.noisy)  # unknown, not "clean"
+    assert old.latency_cv == pytest.approx(0.1 / (5.0 * 1.02))  # std / mean of the timed samples
+    assert str(wide.noisy.dtype) == "boolean"
