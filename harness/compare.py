@@ -3,9 +3,14 @@
 Compares two result records of the same model, hardware profile and benchmark configuration and exits
 non-zero when a threshold is crossed. Noise-aware: a latency regression counts only when it exceeds both
 the relative threshold and the baseline's own measured spread (p95 - p50 of the baseline run), so a noisy
-baseline cannot fail a build on jitter alone.
+baseline cannot fail a build on jitter alone. A run whose record marks it noisy (``run["noise"]["noisy"]``,
+see :mod:`harness.noise`) is shown with a noise marker; a p50 rise that would be a regression is reported as
+"inconclusive: noisy" instead when either side is noisy, because the load or spread that made it noisy can
+explain the rise. Failed runs and accuracy drops are regressions whatever the noise.
 
-Exit status: 0 within thresholds, 1 regression, 2 the records cannot be compared (one-line reason).
+Exit status: 0 within thresholds; 1 a clear regression; 2 the records cannot be compared (one-line
+reason); 3 no clear regression, but a latency rise beyond the thresholds in noisy runs (re-measure on a
+quiet machine before trusting either way).
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_REGRESSION, EXIT_REFUSED = 0, 1, 2
+from harness.noise import is_noisy
+
+EXIT_OK, EXIT_REGRESSION, EXIT_REFUSED, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
 class CompareRefused(Exception):
@@ -34,6 +41,8 @@ class RunDelta:
     throughput_change_pct: float | None
     regressed: bool
     note: str = ""
+    noise: str = ""  # "", "baseline noisy", "current noisy" or "both noisy"
+    inconclusive: bool = False  # would be a regression, but a side is noisy
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,10 @@ class Comparison:
     @property
     def regressed(self) -> bool:
         return any(r.regressed for r in self.runs) or any(a.regressed for a in self.accuracy)
+
+    @property
+    def inconclusive(self) -> bool:
+        return any(r.inconclusive for r in self.runs)
 
 
 def load_record(path: str | Path) -> dict[str, Any]:
@@ -110,6 +123,14 @@ def _failed(run: dict[str, Any]) -> bool:
     return run.get("status", "ok") != "ok" or bool(run.get("error"))
 
 
+def noise_marker(base: dict[str, Any], cur: dict[str, Any]) -> str:
+    """Which side of a run pair was measured noisily ("" when neither, or when unknown)."""
+    b, c = is_noisy(base.get("noise")), is_noisy(cur.get("noise"))
+    return {(True, True): "both noisy", (True, False): "baseline noisy", (False, True): "current noisy"}.get(
+        (b, c), ""
+    )
+
+
 def _pct(new: float | None, old: float | None) -> float | None:
     if new is None or old is None or old == 0:
         return None
@@ -146,12 +167,12 @@ def compare_records(
         bp50, cp50 = bl.get("p50"), cl.get("p50")
         spread = None if bp50 is None or bl.get("p95") is None else max(bl["p95"] - bp50, 0.0)
         change = _pct(cp50, bp50)
-        regressed = (
-            change is not None and change > max_latency_regression_pct and (cp50 - bp50) > (spread or 0.0)
-        )
-        note = ""
-        if change is not None and change > max_latency_regression_pct and not regressed:
-            note = "within baseline spread"
+        noise = noise_marker(b, c)
+        over = change is not None and change > max_latency_regression_pct
+        rose = over and (cp50 - bp50) > (spread or 0.0)
+        note = "within baseline spread" if over and not rose else ""
+        if rose and noise:
+            note = f"inconclusive: {noise}"
         deltas.append(
             RunDelta(
                 rid,
@@ -160,8 +181,10 @@ def compare_records(
                 spread,
                 change,
                 _pct(c.get("throughput_ips"), b.get("throughput_ips")),
-                regressed,
-                note,
+                regressed=rose and not noise,
+                note=note,
+                noise=noise,
+                inconclusive=rose and bool(noise),
             )
         )
         if b.get("accuracy_top1") is not None or c.get("accuracy_top1") is not None:
@@ -190,14 +213,21 @@ def _fmt(v: float | None, spec: str = ".3f", suffix: str = "") -> str:
 
 def render(comparison: Comparison) -> str:
     lines = [
-        "| run | baseline p50 ms | current p50 ms | change | baseline spread ms | throughput change | verdict |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| run | baseline p50 ms | current p50 ms | change | baseline spread ms | throughput change | noise "
+        "| verdict |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for d in comparison.runs:
-        verdict = "REGRESSION" if d.regressed else ("ok" + (f" ({d.note})" if d.note else ""))
+        if d.regressed:
+            verdict = "REGRESSION"
+        elif d.inconclusive:
+            verdict = "INCONCLUSIVE: noisy"
+        else:
+            verdict = "ok" + (f" ({d.note})" if d.note else "")
         lines.append(
             f"| {d.run} | {_fmt(d.baseline_p50)} | {_fmt(d.current_p50)} | {_fmt(d.change_pct, '+.1f', '%')} | "
-            f"{_fmt(d.spread_ms)} | {_fmt(d.throughput_change_pct, '+.1f', '%')} | {verdict} |"
+            f"{_fmt(d.spread_ms)} | {_fmt(d.throughput_change_pct, '+.1f', '%')} | "
+            f"{d.noise or '-'} | {verdict} |"
         )
     if comparison.accuracy:
         lines += [
@@ -267,5 +297,11 @@ def main(argv: list[str] | None = None) -> int:
     if comparison.regressed:
         print("\nFAIL: regression beyond thresholds")
         return EXIT_REGRESSION
+    if comparison.inconclusive:
+        print(
+            "\nINCONCLUSIVE: latency rose beyond the thresholds only in runs measured noisily; "
+            "re-measure on a quiet machine"
+        )
+        return EXIT_INCONCLUSIVE
     print("\nOK: within thresholds")
     return EXIT_OK
