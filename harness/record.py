@@ -288,7 +288,7 @@ def check_record_dict(d: Any) -> dict[str, Any]:
     field_of(d, "accuracy", "", expect_dict_of, item=_percent, optional=True, max_items=20)
     field_of(d, "runs", "", expect_list_of, item=_check_run, max_items=MAX_RUNS)
     field_of(d, "robustness", "", expect_list_of, item=_check_robustness_entry, optional=True)
-    env = field_of(d, "environment", "", expect_dict)
+    env = expect_dict(d.get("environment"), "environment") or {}
     field_of(env, "hardware_profile", "environment", expect_str, max_len=MAX_ID)
     field_of(d, "config", "", expect_dict, optional=True)
     field_of(d, "onnx", "", expect_dict, optional=True)

@@ -157,7 +157,7 @@ class HubDatasetStore(DatasetStore):
     def head(self) -> str:
         """The sha of the ``main`` branch now (one request)."""
         with self._guard("read"):
-            info = self.api.repo_info(self.repo_id, repo_type=REPO_TYPE, expand=["sha"])
+            info = self.api.repo_info(self.repo_id, repo_type=REPO_TYPE, expand=["sha"])  # type: ignore[list-item,arg-type]
         if not info.sha:
             raise HubAccessError(f"dataset {self.repo_id} on {self.endpoint}: no commit sha in repo info")
         return info.sha
@@ -169,7 +169,7 @@ class HubDatasetStore(DatasetStore):
             return tree
         with self._guard("list"):
             entries = self.api.list_repo_tree(self.repo_id, recursive=True, revision=sha, repo_type=REPO_TYPE)
-            tree = {e.path: e.blob_id for e in entries if getattr(e, "blob_id", None) is not None}
+            tree = {e.path: oid for e in entries if (oid := getattr(e, "blob_id", None)) is not None}
         with self._lock:
             self._trees[sha] = tree
             while len(self._trees) > 4:

@@ -133,8 +133,8 @@ def collect_table(
     todo = sorted(listed - ok)
     if previous is None or len(todo) > max(64, len(listed) // 2):  # mostly new: one (parallel) walk
         rows, ok = [], set()
-        for path, record in results_store.iter_json(prefix, validate=validate):
-            rows.append(_row(path, record))
+        for path, obj in results_store.iter_json(prefix, validate=validate):
+            rows.append(_row(path, obj))
             ok.add(path)
         corrupt = {p: pr.reason for p, pr in results_store.problems.items() if p in listed and p not in ok}
     else:
