@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.config import BenchmarkConfig  # noqa: E402
+from harness.config import BenchmarkConfig, split_csv  # noqa: E402
 from harness.isolation import run_isolated  # noqa: E402
 from harness.runner import Options, evaluate_model  # noqa: E402
 from harness.timing import physical_cores, random_batch  # noqa: E402
@@ -92,12 +92,12 @@ def main() -> int:
     ap.add_argument("--skip-end-to-end", action="store_true")
     args = ap.parse_args()
     threads = args.threads or physical_cores()
-    batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
+    batch_sizes = tuple(int(b) for b in split_csv(args.batch_sizes))
     print(f"threads={threads} min_duration={args.min_duration}s repeats={args.repeats} device={args.device}")
     rows = []
     if args.ab_rounds:
         print("interleaved A/B in one process (harness measure() vs plain loop, same iterations):")
-        for arch in args.archs.split(","):
+        for arch in split_csv(args.archs):
             for bs in batch_sizes:
                 job = {"arch": arch, "batch_size": bs, "threads": threads, "rounds": args.ab_rounds}
                 job |= {"min_duration_s": args.min_duration, "min_iterations": args.ab_min_iterations}
@@ -113,7 +113,7 @@ def main() -> int:
     if args.skip_end_to_end:
         return 0
     print("end to end (harness CLI path, isolated child) vs plain loop in a fresh child:")
-    for arch in args.archs.split(","):
+    for arch in split_csv(args.archs):
         harness_tp = {bs: [] for bs in batch_sizes}
         plain_tp = {bs: [] for bs in batch_sizes}
         ort_ratio = {bs: [] for bs in batch_sizes}
