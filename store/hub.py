@@ -176,18 +176,36 @@ class HubDatasetStore(DatasetStore):
                 self._trees.popitem(last=False)
         return tree
 
-    def _download(self, sha: str, path: str) -> tuple[bytes | None, str | None]:
+    def _download(self, sha: str, path: str, max_bytes: int | None = None) -> tuple[bytes | None, str | None]:
+        """One file at ``sha`` (None if absent), streamed: a file over ``max_bytes`` is refused without
+        being held in memory (:class:`UnreadableFileError`)."""
         url = hf_hub_url(self.repo_id, path, repo_type=REPO_TYPE, revision=sha, endpoint=self.endpoint)
-        with self._guard("read"):
-            response = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=TIMEOUT_S)
+        headers = build_hf_headers(token=self.token)
+        with (
+            self._guard("read"),
+            get_session().stream("GET", url, headers=headers, timeout=TIMEOUT_S) as response,
+        ):
             if response.status_code == 404:
                 return None, None
-            hf_raise_for_status(response)
+            if response.status_code >= 400:
+                response.read()
+                hf_raise_for_status(response)
+            length = response.headers.get("Content-Length", "")
+            if max_bytes is not None and length.isdigit() and int(length) > max_bytes:
+                raise UnreadableFileError(path, f"file too large ({length} bytes > {max_bytes})")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise UnreadableFileError(path, f"file too large (> {max_bytes} bytes)")
+                chunks.append(chunk)
         etag = response.headers.get("X-Linked-Etag") or response.headers.get("ETag") or ""
         oid = etag.removeprefix("W/").strip('"') or None
-        return response.content, oid
+        return b"".join(chunks), oid
 
-    def _read_at(self, sha: str, path: str, tree: dict[str, str] | None = None) -> bytes | None:
+    def _read_at(
+        self, sha: str, path: str, tree: dict[str, str] | None = None, max_bytes: int | None = None
+    ) -> bytes | None:
         """Content of ``path`` at commit ``sha``: from the caches when possible, else one GET."""
         if tree is None:
             with self._lock:
@@ -206,7 +224,7 @@ class HubDatasetStore(DatasetStore):
         cached = self._blobs.get(oid)
         if cached is not None:
             return cached
-        data, got_oid = self._download(sha, path)
+        data, got_oid = self._download(sha, path, max_bytes)
         oid = oid or got_oid
         with self._lock:
             if len(self._oids) > 10_000:
@@ -226,7 +244,7 @@ class HubDatasetStore(DatasetStore):
 
     def read_bytes(self, path: str, max_bytes: int | None = None) -> bytes | None:
         path = clean_path(path)
-        return _capped(path, self._read_at(self.head(), path), max_bytes)
+        return _capped(path, self._read_at(self.head(), path, max_bytes=max_bytes), max_bytes)
 
     def iter_json(
         self, prefix: str = "", suffix: str = ".json", validate: Validator | None = None
@@ -238,11 +256,16 @@ class HubDatasetStore(DatasetStore):
         self._forget_gone_problems(prefix, suffix, paths)
         missing = [p for p in paths if self._blobs.get(tree[p]) is None]
         if missing:
+
+            def prefetch(path: str) -> None:
+                with contextlib.suppress(CorruptFileError):  # reported by the walk below
+                    self._read_at(sha, path, tree, MAX_JSON_BYTES)
+
             with ThreadPoolExecutor(PREFETCH_THREADS) as pool:
-                list(pool.map(lambda p: self._read_at(sha, p, tree), missing))
+                list(pool.map(prefetch, missing))
         for path in paths:
             try:
-                data = _capped(path, self._read_at(sha, path, tree), MAX_JSON_BYTES)
+                data = _capped(path, self._read_at(sha, path, tree, MAX_JSON_BYTES), MAX_JSON_BYTES)
             except CorruptFileError as exc:
                 self.report_problem(exc.path, exc.reason)
                 continue

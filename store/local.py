@@ -87,12 +87,13 @@ class LocalDatasetStore(DatasetStore):
         stack = [base]
         while stack:
             folder = stack.pop()
+            rel = Path(folder).relative_to(self.root).as_posix()
             try:
                 entries = list(os.scandir(folder))
             except OSError as exc:  # unreadable folder: report it, list the rest
-                rel = Path(folder).relative_to(self.root).as_posix()
                 self.report_problem(rel, f"cannot list: {_os_reason(exc)}")
                 continue
+            self.problems.pop(rel, None)
             for entry in entries:
                 if entry.name.startswith("."):
                     continue

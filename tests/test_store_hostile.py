@@ -15,6 +15,7 @@ import store.local
 from store.base import MAX_JSON_BYTES, CorruptFileError, UnreadableFileError
 from store.local import LocalDatasetStore
 from store.schema import SchemaError, expect_slug, field_of
+from tests._store_helpers import hub_server  # noqa: F401  (fixture)
 
 GOOD = {"key": "good"}
 
@@ -173,6 +174,9 @@ def test_unlistable_folder_is_reported_and_the_rest_listed(st, monkeypatch):
     monkeypatch.setattr(store.local.os, "scandir", deny)
     assert loaded(st) == ["records/good.json"]
     assert "cannot list" in st.problems["records/sub"].reason
+    monkeypatch.undo()  # readable again: listed, and no longer a problem
+    assert loaded(st, validate=None) == ["records/good.json", "records/sub/a.json"]
+    assert "records/sub" not in st.problems
 
 
 def test_invalid_records_are_reported_with_the_schema_reason(st):
@@ -216,3 +220,27 @@ def test_schema_error_is_a_store_error_and_value_error():
     err = SchemaError("runs[0].x", "expected a string, got 3")
     assert isinstance(err, StoreError) and isinstance(err, ValueError)
     assert str(err) == "runs[0].x: expected a string, got 3" and err.field == "runs[0].x"
+
+
+# --- the same hostile contents on the Hub ------------------------------------------------------
+def test_hub_huge_deep_and_invalid_files_are_reported_and_the_rest_load(hub_server):  # noqa: F811
+    from store.hub import HubDatasetStore
+
+    hub_server.create_repo("org/results", repo_type="dataset")
+    hub_server.commit_files(
+        "org/results",
+        {
+            "records/good.json": json.dumps(GOOD).encode(),
+            "records/huge.json": b'{"key": "' + b"x" * (MAX_JSON_BYTES + 10) + b'"}',
+            "records/deep.json": b"[" * 100_000,
+            "records/bad.json": json.dumps({"key": "a b"}).encode(),
+        },
+    )
+    hub = HubDatasetStore("org/results", name="results")
+    assert [p for p, _ in hub.iter_json("records", validate=keyed)] == ["records/good.json"]
+    assert "too large" in hub.problems["records/huge.json"].reason
+    assert "nested" in hub.problems["records/deep.json"].reason
+    assert hub.problems["records/bad.json"].reason.startswith("invalid: key: expected a slug")
+    with pytest.raises(UnreadableFileError, match="too large"):
+        hub.read_json("records/huge.json")
+    assert len(hub.read_bytes("records/huge.json")) > MAX_JSON_BYTES  # uncapped reads (the table) still work
