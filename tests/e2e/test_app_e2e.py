@@ -4,51 +4,29 @@ Records come from the real harness (tiny timm archs, PyTorch only, min-duration 
 queue: a model submitted in the UI, approved by a maintainer (admin token) and measured by the in-process
 worker. Screenshots of every tab go to ``test-artifacts/`` (gitignored).
 
-Skipped when /usr/bin/chromium is missing, unless REQUIRE_E2E=1 (CI), where that is a failure.
+Skipped when /usr/bin/chromium is missing, unless REQUIRE_E2E=1 (CI), where that is a failure
+(fixtures in conftest.py, helpers in _app.py).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from store import LocalDatasetStore, layout
+from tests.e2e._app import ROOT, open_board, require_browser, rows_shown, running_app, shot
+
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 ADMIN_TOKEN = "e2e-admin-token"
 SEEDED = ("test_vit", "mobilenetv3_small_050")
 SUBMITTED = "test_efficientnet"
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _require_browser() -> None:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("REQUIRE_E2E") == "1":
-            pytest.fail(f"REQUIRE_E2E=1 but {CHROMIUM} is missing (apt-get install chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _harness_records(out_dir: Path) -> list[Path]:
@@ -83,100 +61,28 @@ def _harness_records(out_dir: Path) -> list[Path]:
 
 
 def _load_into_store(data_dir: Path, paths: list[Path]) -> None:
-    import json
-
-    sys.path.insert(0, str(ROOT))
-    from store import LocalDatasetStore
-
     results = LocalDatasetStore(data_dir / "results", "results")
     LocalDatasetStore(data_dir / "queue", "queue")
     for p in paths:
         rec = json.loads(p.read_text())
-        results.write_json(f"records/{rec['key']}.json", rec)
-    from store.table import rebuild_results_table
-
-    rebuild_results_table(results)
+        results.write_json(layout.record_path(rec["key"]), rec)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    _require_browser()
+    require_browser()
     base = tmp_path_factory.mktemp("e2e")
     data_dir = base / "data"
     _load_into_store(data_dir, _harness_records(base))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LEADERBOARD_DATA_DIR": str(data_dir),
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "LEADERBOARD_SEED": "0",
-        "LEADERBOARD_WORKER": "1",
-        "LEADERBOARD_WORKER_INTERVAL": "1",
-        "LEADERBOARD_QUEUE_REFRESH_S": "2",
-        "LEADERBOARD_ADMIN_TOKEN": ADMIN_TOKEN,
-    }
-    env.pop("RESULTS_REPO", None)
-    env.pop("QUEUE_REPO", None)
-    log = open(base / "app.log", "w")  # noqa: SIM115 - closed after the server stops
-    proc = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read(10)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise AssertionError(
-                    "app did not start:\n" + (base / "app.log").read_text()[-3000:]
-                ) from None
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture()
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    yield pg
-    ctx.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def rows_shown(page) -> int:
-    """Data rows in the leaderboard grid (aria-rowcount counts the header row too)."""
-    return int(page.get_attribute("#lb-table [role=grid]", "aria-rowcount")) - 1
-
-
-def open_board(page, url: str):
-    page.goto(url)
-    page.wait_for_selector("#lb-status:has-text('Showing')")
+    with running_app(
+        data_dir,
+        base / "app.log",
+        LEADERBOARD_WORKER="1",
+        LEADERBOARD_WORKER_INTERVAL="1",
+        LEADERBOARD_QUEUE_REFRESH_S="2",
+        LEADERBOARD_ADMIN_TOKEN=ADMIN_TOKEN,
+    ) as url:
+        yield url
 
 
 def search_box(page):
