@@ -29,6 +29,7 @@ from store.schema import (
     expect_int,
     expect_list_of,
     expect_number,
+    expect_numbers,
     expect_slug,
     expect_str,
     expect_timestamp,
@@ -193,10 +194,6 @@ def _percent(value: Any, path: str) -> float | None:
     return expect_number(value, path, optional=True, maximum=100.0)
 
 
-def _sample(value: Any, path: str) -> float | None:
-    return expect_number(value, path)
-
-
 def _check_model(m: Any, path: str) -> None:
     expect_dict(m, path)
     field_of(m, "id", path, expect_str, max_len=MAX_ID)
@@ -259,7 +256,7 @@ def _check_run(run: Any, path: str) -> dict[str, Any]:
     for key in ("accuracy_top1", "accuracy_top5"):
         field_of(run, key, path, _percent)
     field_of(run, "accuracy_delta_top1", path, expect_number, optional=True, minimum=-100.0, maximum=100.0)
-    field_of(run, "latency_samples_ms", path, expect_list_of, item=_sample, optional=True)
+    field_of(run, "latency_samples_ms", path, expect_numbers, optional=True)
     field_of(run, "info", path, expect_dict, optional=True)
     check_noise(run.get("noise"), at(path, "noise"))
     return run

@@ -30,6 +30,7 @@ __all__ = [
     "expect_int",
     "expect_list_of",
     "expect_number",
+    "expect_numbers",
     "expect_slug",
     "expect_str",
     "expect_timestamp",
@@ -158,16 +159,36 @@ def expect_number(
     """A finite number (int or float, not bool), by default ``>= 0``; ``minimum=None`` allows negatives."""
     if value is None and optional:
         return None
+    kind = type(value)
+    if kind is float:
+        ok = math.isfinite(value)
+    else:
+        ok = kind is not bool and isinstance(value, int | float) and abs(value) <= sys.float_info.max
+        ok = ok and (not isinstance(value, float) or math.isfinite(value))
+    if ok and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value
     bound = "" if minimum is None else f" >= {minimum:g}"
     if maximum is not None:
         bound += f" and <= {maximum:g}"
-    expected = f"a finite number{bound}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(path, expected, value)
-    if not math.isfinite(value) if isinstance(value, float) else abs(value) > sys.float_info.max:
-        raise _fail(path, expected, value)
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise _fail(path, expected, value)
+    raise _fail(path, f"a finite number{bound}", value)
+
+
+def expect_numbers(
+    value: Any, path: str, *, optional: bool = False, minimum: float | None = 0.0, max_items: int = MAX_LIST
+) -> list[float] | None:
+    """A list of finite numbers (latency samples): :func:`expect_list_of` with ``expect_number``, with a
+    fast path for plain floats (a record may hold many thousands)."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, list):
+        raise _fail(path, "a list", value)
+    if len(value) > max_items:
+        raise SchemaError(path, f"list longer than {max_items} items ({len(value)})")
+    low = -math.inf if minimum is None else minimum
+    isfinite = math.isfinite
+    for i, v in enumerate(value):
+        if not (type(v) is float and isfinite(v) and v >= low):
+            expect_number(v, at(path, i), minimum=minimum)  # ints pass; anything else raises naming [i]
     return value
 
 

@@ -173,6 +173,10 @@ BAD = [
     ("runs.0.batch_size", 2.5, "runs[0].batch_size: expected an integer"),
     ("runs.0.batch_size", True, "runs[0].batch_size: expected an integer, got True"),
     ("runs.0.latency_samples_ms", [1.0, "x"], "runs[0].latency_samples_ms[1]: expected a finite number"),
+    ("runs.0.latency_samples_ms", [1, 2.0, True], "runs[0].latency_samples_ms[2]: expected a finite number"),
+    ("runs.0.latency_samples_ms", [1.0, math.nan], "runs[0].latency_samples_ms[1]: expected a finite number"),
+    ("runs.0.latency_samples_ms", [-1.0], "runs[0].latency_samples_ms[0]: expected a finite number >= 0"),
+    ("runs.0.latency_samples_ms", [0.5] * 100_001, "runs[0].latency_samples_ms: list longer than 100000"),
     ("runs.0.noise", {"cv": 0.1}, "runs[0].noise.noisy: expected true or false"),
     ("runs.0.noise", {"noisy": True, "cv": -1}, "runs[0].noise.cv: expected a finite number >= 0"),
     ("runs.0.noise", {"noisy": True, "reasons": "loud"}, "runs[0].noise.reasons: expected a list"),
@@ -268,3 +272,21 @@ def test_error_text_never_echoes_a_huge_or_multiline_value():
 def test_harness_records_from_the_helpers_all_pass():
     for rec in (make_record(), make_record(accuracy={"top1": 1.0, "top5": 2.0}), full_record()):
         check_record_dict(copy.deepcopy(rec))
+
+
+def test_noise_assessed_by_the_harness_passes_the_check():
+    noise = pytest.importorskip("harness.noise")
+    for samples, load in (([1.0] * 50, 0.1), ([1.0, 9.0] * 25, 64.0), ([], None)):
+        assessed = noise.assess(samples, load, load, 2)
+        check_record_dict(make_record(runs=[make_run(noise=assessed)]))
+
+
+def test_checking_is_fast_enough_for_thousands_of_records():
+    import time
+
+    runs = [make_run(bs=b, latency_samples_ms=[1.0 + i * 1e-3 for i in range(1000)]) for b in (1, 2, 4, 8)]
+    rec = make_record(runs=runs)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        check_record_dict(rec)
+    assert (time.perf_counter() - t0) / 20 < 0.05  # ~1 ms here; 50 ms leaves room for a busy machine
