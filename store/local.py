@@ -15,6 +15,7 @@ from filelock import FileLock
 
 from store.base import (
     DatasetStore,
+    InvalidPathError,
     JsonDict,
     StoreWriteError,
     UnreadableFileError,
@@ -67,6 +68,14 @@ class LocalDatasetStore(DatasetStore):
 
     def _abs(self, path: str) -> Path:
         return self.root / clean_path(path)
+
+    def _target(self, path: str) -> Path:
+        """Where a write or delete of ``path`` lands; refused if a folder on the way is a symlink that
+        leads out of the dataset (the write would land elsewhere)."""
+        target = self._abs(path)
+        if not self._inside_root(target.parent):
+            raise InvalidPathError(f"path leaves the dataset through a symlinked folder: {path!r}")
+        return target
 
     def _lock(self, path: str) -> FileLock:
         digest = hashlib.sha1(clean_path(path).encode()).hexdigest()
@@ -155,13 +164,9 @@ class LocalDatasetStore(DatasetStore):
 
     def _replace(self, path: str, data: bytes) -> None:
         """Temp file next to the target, fsync, ``os.replace``: the old content survives any failure."""
-        target = self._abs(path)
+        target = self._target(path)
         tmp: str | None = None
         try:
-            if not self._inside_root(target.parent) and target.parent.exists():
-                raise StoreWriteError(
-                    f"cannot write {self.name}/{path}: a folder on its path leaves the dataset"
-                )
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
             with os.fdopen(fd, "wb") as fh:
@@ -196,6 +201,7 @@ class LocalDatasetStore(DatasetStore):
     def update_json(
         self, path: str, updater: Updater, message: str = "", attempts: int = 20
     ) -> JsonDict | None:
+        self._target(path)  # refuse a path through a symlinked folder before reading it
         with self._hold(path):
             current = self.read_json(path)
             new = updater(current)
@@ -206,7 +212,8 @@ class LocalDatasetStore(DatasetStore):
 
     def delete(self, path: str, message: str = "") -> None:
         with self._hold(path):
+            target = self._target(path)
             try:
-                self._abs(path).unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
             except OSError as exc:
                 raise self._write_failed("delete", path, exc) from None

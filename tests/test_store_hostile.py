@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import store.local
-from store.base import MAX_JSON_BYTES, CorruptFileError, UnreadableFileError
+from store.base import MAX_JSON_BYTES, CorruptFileError, InvalidPathError, UnreadableFileError
 from store.local import LocalDatasetStore
 from store.schema import SchemaError, expect_slug, field_of
 from tests._store_helpers import hub_server  # noqa: F401  (fixture)
@@ -109,9 +109,16 @@ def test_symlinked_folder_out_of_the_dataset_is_not_walked_or_read(st, tmp_path)
     assert not any("x.json" in p for p in st.list_files())  # the linked folder is never walked
     with pytest.raises(UnreadableFileError, match="out of the dataset"):
         st.read_bytes("records2/x.json")
-    with pytest.raises(Exception, match="leaves the dataset"):
-        st.write_json("records2/y.json", {"key": "y"})
-    assert not (elsewhere / "y.json").exists()
+    for write in (
+        lambda: st.write_json("records2/y.json", {"key": "y"}),
+        lambda: st.write_json("records2/new/sub/y.json", {"key": "y"}),  # folders not there yet
+        lambda: st.update_json("records2/x.json", lambda cur: {"key": "overwritten"}),
+        lambda: st.delete("records2/x.json"),
+    ):
+        with pytest.raises(InvalidPathError, match="leaves the dataset"):
+            write()
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["x.json"]
+    assert json.loads((elsewhere / "x.json").read_text()) == {"key": "x"}
 
 
 def test_device_file_is_reported_not_opened(st):
