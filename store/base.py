@@ -91,14 +91,25 @@ def json_depth_exceeds(obj: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+class _NonStandardJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``/``Infinity``: Python's json reads them, no other reader does and nothing here writes them."""
+    raise _NonStandardJSON(name)
+
+
 def parse_json(path: str, data: bytes) -> JsonDict:
     """Parse a stored JSON object or raise :class:`CorruptFileError` naming the path."""
     if len(data) > MAX_JSON_BYTES:
         raise UnreadableFileError(path, f"file too large ({len(data)} bytes > {MAX_JSON_BYTES})")
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptFileError(path, str(exc)) from None
+    except _NonStandardJSON as exc:
+        raise CorruptFileError(path, f"{exc.args[0]} is not JSON (numbers must be finite)") from None
     except RecursionError:
         raise CorruptFileError(path, "JSON nested too deeply") from None
     if not isinstance(obj, dict):

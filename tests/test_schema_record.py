@@ -148,6 +148,7 @@ BAD = [
     ("key", _DELETE, "key: expected a slug"),
     ("created_at", "yesterday", "created_at: expected an ISO timestamp"),
     ("created_at", 1700000000, "created_at: expected an ISO timestamp"),
+    ("created_at", {"when": "now"}, "created_at: expected an ISO timestamp string, got an object"),
     ("model", "resnet", "model: expected an object"),
     ("model.id", "", "model.id: expected a non-empty string"),
     ("model.id", ["a"], "model.id: expected a string, got a list"),
@@ -183,6 +184,7 @@ BAD = [
     ("runs.0.noise", "noisy", "runs[0].noise: expected an object"),
     ("environment", _DELETE, "environment: expected an object"),
     ("environment.hardware_profile", 3, "environment.hardware_profile: expected a string"),
+    ("environment.hardware_profile", ["x"], "environment.hardware_profile: expected a string, got a list"),
     ("robustness", [{"corruption": "blur", "severity": -1, "top1": 5}], "robustness[0].severity"),
     ("dataset", {"name": ""}, "dataset.name: expected a non-empty string"),
 ]

@@ -105,3 +105,20 @@ def test_table_with_damaged_metadata_is_reported_and_rebuilt(store, meta):
     assert "rebuilding" in store.problems[RESULTS_TABLE].reason
     read_results_table(store, validate=check_record_dict)
     assert RESULTS_TABLE not in store.problems
+
+
+@pytest.mark.parametrize(
+    ("p50", "reason"),
+    [
+        (b"NaN", "NaN is not JSON"),
+        (b"-Infinity", "-Infinity is not JSON"),
+        (b"-3.0", "runs[0].latency_ms.p50: expected a finite number >= 0, got -3.0"),
+        (b'"0.001"', "runs[0].latency_ms.p50: expected a finite number >= 0, got '0.001'"),
+    ],
+)
+def test_a_non_finite_negative_or_string_latency_is_a_problem_not_a_top_rank(store, p50, reason):
+    put(store, make_record(key="honest"))
+    text = json.dumps(make_record(key="cheat", runs=[make_run(p50=0.5)]))
+    store.write_bytes(record_path("cheat"), text.replace('"p50": 0.5', '"p50": ' + p50.decode()).encode())
+    assert read_results_table(store, validate=check_record_dict)["key"].tolist() == ["honest"]
+    assert reason in store.problems[record_path("cheat")].reason
