@@ -42,6 +42,15 @@ def _kind(mode: int) -> str:
     return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
 
 
+def _plain_name(name: str) -> bool:
+    """A name a dataset path can hold: valid UTF-8 (no surrogate escapes) and no control characters."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+
+
 def _os_reason(exc: OSError) -> str:
     name = errno.errorcode.get(exc.errno or 0, "OSError")
     return f"{exc.strerror or exc} ({name})"
@@ -85,7 +94,8 @@ class LocalDatasetStore(DatasetStore):
 
     def list_files(self, prefix: str = "") -> list[str]:
         """Every non-hidden name that is not a real directory (symlinks and special files included, so a
-        reader reports them); symlinked directories are listed, never descended."""
+        reader reports them); symlinked directories are listed, never descended. Names no dataset path
+        can have (not UTF-8, control characters) are reported on their folder and left out."""
         base = self._abs(prefix) if prefix else self.root
         try:
             if not stat.S_ISDIR(os.lstat(base).st_mode):
@@ -102,14 +112,23 @@ class LocalDatasetStore(DatasetStore):
             except OSError as exc:  # unreadable folder: report it, list the rest
                 self.report_problem(rel, f"cannot list: {_os_reason(exc)}")
                 continue
-            self.problems.pop(rel, None)
+            odd = []
             for entry in entries:
                 if entry.name.startswith("."):
                     continue
-                if entry.is_dir(follow_symlinks=False):
+                if not _plain_name(entry.name):
+                    odd.append(entry.name)
+                elif entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
                 else:
                     out.append(Path(entry.path).relative_to(self.root).as_posix())
+            if odd:
+                shown = ", ".join(ascii(n) for n in sorted(odd)[:3])
+                self.report_problem(
+                    rel, f"skipped {len(odd)} name(s) not valid UTF-8 or with control characters: {shown}"
+                )
+            else:
+                self.problems.pop(rel, None)
         return sorted(out)
 
     def exists(self, path: str) -> bool:

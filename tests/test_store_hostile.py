@@ -12,9 +12,12 @@ import threading
 import pytest
 
 import store.local
+from harness.record import check_record_dict
 from store.base import MAX_JSON_BYTES, CorruptFileError, InvalidPathError, UnreadableFileError
 from store.local import LocalDatasetStore
 from store.schema import SchemaError, expect_slug, field_of
+from store.table import rebuild_results_table
+from tests._leaderboard_helpers import make_record
 from tests._store_helpers import hub_server  # noqa: F401  (fixture)
 
 GOOD = {"key": "good"}
@@ -184,6 +187,23 @@ def test_unlistable_folder_is_reported_and_the_rest_listed(st, monkeypatch):
     monkeypatch.undo()  # readable again: listed, and no longer a problem
     assert loaded(st, validate=None) == ["records/good.json", "records/sub/a.json"]
     assert "records/sub" not in st.problems
+
+
+def test_file_names_no_dataset_can_hold_are_reported_on_their_folder(st):
+    rec = os.fsencode(st.root / "records")
+    with open(rec + b"/\xff\xfe.json", "wb") as fh:  # not UTF-8: pyarrow and the Hub cannot hold it
+        fh.write(b'{"key": "bad"}')
+    with open(rec + b"/new\nline.json", "wb") as fh:
+        fh.write(b'{"key": "nl"}')
+    assert loaded(st) == ["records/good.json"]
+    assert "skipped 2 name(s)" in st.problems["records"].reason
+    assert "\n" not in st.problems["records"].reason
+    st.write_json("records/rec.json", make_record(key="rec"))  # and the table builds around them
+    assert rebuild_results_table(st, validate=check_record_dict)["key"].tolist() == ["rec"]
+    os.unlink(rec + b"/\xff\xfe.json")
+    os.unlink(rec + b"/new\nline.json")
+    loaded(st)
+    assert "records" not in st.problems
 
 
 def test_invalid_records_are_reported_with_the_schema_reason(st):
