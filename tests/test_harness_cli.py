@@ -10,6 +10,7 @@ import pytest
 
 from harness.config import BenchmarkConfig, result_key
 from harness.environment import hardware_profile
+from harness.noise import assess
 from tests._harness_helpers import independent_accuracy, run_cli, train_digits_model
 from tests.hub_server import hub_server  # noqa: F401 - pytest fixture
 
@@ -115,6 +116,11 @@ def test_latency_stats_agree_with_raw_samples(full_run):
             run["batch_size"] * run["iterations"] / run["duration_s"]
         )
         assert run["peak_rss_mb"] > 50 and run["peak_gpu_mb"] is None and run["load_ms"] > 0
+        noise = run["noise"]  # the assessment of exactly these samples and the load around them
+        assert noise == assess(a, noise["load_before"], noise["load_after"], noise["cpu_count"]) | {
+            "cv": pytest.approx(a.std(ddof=1) / a.mean(), abs=1e-3),
+            "p95_over_p50": pytest.approx(np.percentile(a, 95) / np.percentile(a, 50), abs=1e-3),
+        }
 
 
 def test_int8_is_unsupported_in_pytorch_with_a_reason(full_run):
@@ -168,13 +174,16 @@ def test_efficiency_only_timm_arch_to_stdout():
 
 
 def test_timeout_records_failed_runs(tmp_path):
-    out = tmp_path / "r.json"
+    out, err_file = tmp_path / "r.json", tmp_path / "error.json"
     proc = run_cli(
-        "resnet10t", "--backends", "pytorch", "--batch-sizes", "1,2", "--timeout", "0.5", "--output", str(out)
-    )
+        "resnet10t", "--backends", "pytorch", "--batch-sizes", "1,2", "--timeout", "0.5", "--output", str(out),
+        "--error-file", str(err_file),
+    )  # fmt: skip
     assert proc.returncode == 1 and proc.stderr.strip().splitlines() == [
         "error: no measurement succeeded; see runs[].error in the record"
     ]
+    error = json.loads(err_file.read_text())
+    assert error["kind"] == "no_measurement" and "timed out after 0.5 s" in error["message"]
     runs = json.loads(out.read_text())["runs"]
     assert [r["status"] for r in runs] == ["timeout", "timeout"] and "timed out after 0.5 s" in runs[0][
         "error"
@@ -205,20 +214,24 @@ def _three_class_folder(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    "case, expected",
+    "case, expected, kind",
     [
-        ("unknown_arch", "unknown architecture 'no_such_net'"),
-        ("pickle_only", "only safetensors is loaded"),
-        ("bad_dataset", "dataset path /no/such/images does not exist"),
-        ("class_mismatch", "has 10 classes but dataset imagefolder:imgs has 3"),
-        ("random_weights_with_dataset", "random weights; accuracy on digits would be meaningless"),
-        ("bad_batch_sizes", "batch sizes must be whole numbers"),
-        ("bad_flag", "unrecognized arguments: --frobnicate"),
-        ("fp16_on_cpu", "fp16 is measured on cuda only"),
-        ("cuda_without_gpu", "--device cuda was requested but torch sees no CUDA device"),
+        ("unknown_arch", "unknown architecture 'no_such_net'", "unknown_architecture"),
+        ("pickle_only", "only safetensors is loaded", "unsupported_weights"),
+        ("bad_dataset", "dataset path /no/such/images does not exist", "bad_dataset"),
+        ("class_mismatch", "has 10 classes but dataset imagefolder:imgs has 3", "class_count_mismatch"),
+        (
+            "random_weights_with_dataset",
+            "random weights; accuracy on digits would be meaningless",
+            "harness_error",
+        ),
+        ("bad_batch_sizes", "batch sizes must be whole numbers", "bad_config"),
+        ("bad_flag", "unrecognized arguments: --frobnicate", "bad_config"),
+        ("fp16_on_cpu", "fp16 is measured on cuda only", "bad_config"),
+        ("cuda_without_gpu", "--device cuda was requested but torch sees no CUDA device", "harness_error"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(case, expected, trained, tmp_path):
+def test_bad_input_is_one_line_exit_2(case, expected, kind, trained, tmp_path):
     model = f"local-dir:{trained}"
     args = {
         "unknown_arch": ["no_such_net"],
@@ -236,12 +249,14 @@ def test_bad_input_is_one_line_exit_2(case, expected, trained, tmp_path):
 
         if torch.cuda.is_available():
             pytest.skip("this machine has a GPU")
-    out = tmp_path / "never.json"
-    proc = run_cli(*args, "--output", str(out))
+    out, err_file = tmp_path / "never.json", tmp_path / "error.json"
+    proc = run_cli(*args, "--output", str(out), "--error-file", str(err_file))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
+    error = json.loads(err_file.read_text())
+    assert error == {"kind": kind, "message": lines[0][len("error: ") :], "traceback": None}
 
 
 def test_debug_shows_the_traceback():
