@@ -41,6 +41,8 @@ SCHEMA_VERSIONS = (1,)  # versions this code can read
 RUN_STATUSES = ("ok", "failed", "unsupported", "timeout")
 MAX_RUNS = 1_000
 MAX_ID = 300  # model ids, providers, names
+MAX_COLUMNS = 500  # object leaves outside lists: each becomes a column of the results table
+MAX_KEY = 200
 
 
 @dataclass
@@ -289,7 +291,26 @@ def check_record_dict(d: Any) -> dict[str, Any]:
     field_of(env, "hardware_profile", "environment", expect_str, max_len=MAX_ID)
     field_of(d, "config", "", expect_dict, optional=True)
     field_of(d, "onnx", "", expect_dict, optional=True)
+    _check_table_width(d)
     return d
+
+
+def _check_table_width(d: dict[str, Any]) -> None:
+    """Objects flatten into one table column per leaf (lists become one JSON column): a record with
+    thousands of keys in ``info``/``config``/an unknown field would widen the table for every reader."""
+    leaves = 0
+    stack: list[tuple[str, dict[str, Any]]] = [("", d)]
+    while stack:
+        path, obj = stack.pop()
+        for key, value in obj.items():
+            if len(key) > MAX_KEY:
+                raise SchemaError(path or "record", f"key longer than {MAX_KEY} characters")
+            if isinstance(value, dict) and value:
+                stack.append((at(path, key), value))
+            else:
+                leaves += 1
+        if leaves > MAX_COLUMNS:
+            raise SchemaError("record", f"more than {MAX_COLUMNS} fields outside lists")
 
 
 def _json_default(obj: Any) -> Any:

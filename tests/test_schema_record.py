@@ -113,6 +113,11 @@ def test_older_and_minimal_records_stay_valid():
     assert ResultRecord.from_dict(minimal).dataset is None
 
 
+def test_lists_do_not_count_as_table_columns():
+    d = make_record(runs=[make_run(bs=b, info={f"k{i}": i for i in range(20)}) for b in range(1, 60)])
+    check_record_dict(d)  # 59 runs x 20 info keys = 1180 leaves, all inside the one "runs" column
+
+
 def test_unknown_fields_are_allowed_and_dropped_on_read():
     d = make_record()
     d["future_field"] = {"x": 1}
@@ -187,6 +192,9 @@ BAD = [
     ("environment.hardware_profile", ["x"], "environment.hardware_profile: expected a string, got a list"),
     ("robustness", [{"corruption": "blur", "severity": -1, "top1": 5}], "robustness[0].severity"),
     ("dataset", {"name": ""}, "dataset.name: expected a non-empty string"),
+    ("config", {f"k{i}": i for i in range(600)}, "record: more than 500 fields outside lists"),
+    ("extra", {"a": {f"k{i}": {"x": 1} for i in range(600)}}, "record: more than 500 fields"),
+    ("environment.x" + "y" * 300, 1, "environment: key longer than 200"),
 ]
 
 
