@@ -5,13 +5,17 @@ result record files given with ``--records`` (e.g. the output of ``python -m har
 ``--filter`` takes the same keys as the app's shareable URL (``q=resnet``, ``backend=onnxruntime``,
 ``hw=...``, ``lmax=50``, ``pareto=1``...), so a view shared from the browser can be published as is.
 
+Every record read (from the store or ``--records``) passes ``harness.record.check_record_dict``; a file
+that fails it, or is not a plain readable file (FIFO, symlink, too large, too deep), is skipped with one
+``warning: skipped PATH: reason`` line on stderr and never stops the rest.
+
 Exit status: 0 written; 2 bad input (one line ``error: ...`` on stderr).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +23,7 @@ from urllib.parse import parse_qsl
 
 import pandas as pd
 
+from harness.record import check_record_dict
 from leaderboard import present, report
 from leaderboard.filters import URL_KEYS, FilterError, FilterState, apply_filters, decode_state
 from leaderboard.load import build_frames, frames_from_table
@@ -61,33 +66,46 @@ def parse_filters(items: list[str]) -> tuple[FilterState, str]:
     return state, note
 
 
-def load_records(paths: list[str]) -> list[dict]:
-    """Result records from files and folders (``*.json`` inside, recursively); unreadable ones are errors."""
-    files: list[Path] = []
+def load_records(paths: list[str]) -> tuple[list[dict], list[str]]:
+    """Valid result records from files and folders (``*.json`` inside, recursively), and one line per file
+    skipped (``PATH: reason``). Files are read the way the store reads its own: never opened unless regular,
+    bounded in size and nesting, checked against the record schema."""
+    from store.base import CorruptFileError
+    from store.local import LocalDatasetStore
+
+    records: list[dict] = []
+    problems: list[str] = []
+    seen = 0
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            files += sorted(p.rglob("*.json"))
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise ReportError(f"--records {raw}: no such file or folder")
-    if not files:
-        raise ReportError(f"--records {' '.join(paths)}: no .json result records found")
-    records = []
-    for f in files:
         try:
-            rec = json.loads(f.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReportError(f"{f}: not a readable JSON result record ({exc})") from None
-        if (
-            not isinstance(rec, dict)
-            or rec.get("schema_version") != 1
-            or not isinstance(rec.get("model"), dict)
-        ):
-            raise ReportError(f"{f}: not a schema_version 1 result record")
-        records.append(rec)
-    return records
+            is_dir, is_file = p.is_dir(), p.exists() and not p.is_dir()
+        except OSError:  # a symlink loop, a name too long
+            is_dir = is_file = False
+        if not (is_dir or is_file):
+            raise ReportError(f"--records {raw}: no such file or folder")
+        folder = LocalDatasetStore(p if is_dir else p.resolve().parent, name="records")
+        if is_dir:
+            found = [rec for _, rec in folder.iter_json("", validate=check_record_dict)]
+            seen += len(found) + len(folder.problems)
+        else:
+            seen += 1
+            try:
+                data = folder.read_bytes(p.resolve().name)
+            except CorruptFileError as exc:
+                folder.report_problem(exc.path, exc.reason)
+                data = None
+            rec = folder.accept_json(p.resolve().name, data, check_record_dict)
+            found = [rec] if rec is not None else []
+        records += found
+        problems += [f"{folder.root / prob.path}: {prob.reason}" for prob in folder.problems.values()]
+    if not seen:
+        raise ReportError(f"--records {' '.join(paths)}: no .json result records found")
+    if not records:
+        raise ReportError(
+            f"--records: no readable result record ({problems[0] if problems else 'none found'})"
+        )
+    return records, problems
 
 
 def _from_store() -> tuple[pd.DataFrame, dict, str]:
@@ -96,7 +114,7 @@ def _from_store() -> tuple[pd.DataFrame, dict, str]:
     try:
         stores = get_stores()
         results = stores.results
-        flat = table.read_results_table(results)
+        flat = table.read_results_table(results, validate=check_record_dict)
     except StoreError as exc:
         raise ReportError(f"cannot read the results store: {exc}") from None
     for problem in getattr(results, "problems", {}).values():
@@ -132,7 +150,9 @@ def report_main(args: argparse.Namespace) -> int:
         if value and not value.endswith(suffix):
             raise ReportError(f"{flag} {value}: the file name must end in {suffix}")
     if args.records:
-        records = load_records(args.records)
+        records, problems = load_records(args.records)
+        for problem in problems:
+            print(f"warning: skipped {problem}", file=sys.stderr)
         wide, _ = build_frames(records)
         envs = report.environments_from_records(records)
         source = f"{len(records)} record file(s)"
@@ -178,6 +198,7 @@ def _write(path: Path, writer) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.getLogger("store").setLevel(logging.ERROR)  # skipped files: this CLI prints one line each
     try:
         return report_main(args)
     except ReportError as exc:
