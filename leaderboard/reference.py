@@ -84,6 +84,14 @@ def build_subset(source_csv: str | Path, dest: str | Path = DATA_FILE) -> int:
     return len(chosen)
 
 
+def main(argv: list[str]) -> int:
+    """``python -m leaderboard.reference RESULTS_CSV``: regenerate the shipped subset from timm's CSV."""
+    if len(argv) != 1 or not Path(argv[0]).is_file():
+        print("usage: python -m leaderboard.reference PATH/TO/results-imagenet.csv", file=sys.stderr)
+        return 2
+    print(f"wrote {build_subset(argv[0])} architectures to {DATA_FILE}")
+    return 0
+
+
 if __name__ == "__main__":
-    src = sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/timm/results-imagenet.csv"
-    print(f"wrote {build_subset(src)} architectures to {DATA_FILE}")
+    raise SystemExit(main(sys.argv[1:]))

@@ -69,3 +69,10 @@ def test_cache_reloads_only_when_the_table_changes(tmp_path):
     )
     cache.get()
     assert len(calls) == 2
+
+
+def test_reference_regeneration_needs_an_explicit_source(tmp_path, capsys):
+    from leaderboard.reference import main
+
+    assert main([]) == 2 and "usage" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.csv")]) == 2
