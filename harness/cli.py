@@ -17,6 +17,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 from harness.backends import backend_specs
 from harness.config import DEVICES, PRECISIONS, BenchmarkConfig, ConfigError, split_csv
@@ -26,7 +27,9 @@ EXIT_OK, EXIT_NO_MEASUREMENT = 0, 1
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage + message by default)
+    def error(
+        self, message: str
+    ) -> NoReturn:  # one line, exit 2 (argparse prints usage + message by default)
         raise ConfigError(message)
 
 

@@ -169,7 +169,7 @@ def compare_records(
         change = _pct(cp50, bp50)
         noise = noise_marker(b, c)
         over = change is not None and change > max_latency_regression_pct
-        rose = over and (cp50 - bp50) > (spread or 0.0)
+        rose = over and cp50 is not None and bp50 is not None and (cp50 - bp50) > (spread or 0.0)
         note = "within baseline spread" if over and not rose else ""
         if rose and noise:
             note = f"inconclusive: {noise}"

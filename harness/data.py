@@ -298,4 +298,5 @@ def make_transform(data_config: dict[str, Any]):
     from timm.data import create_transform
 
     cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in data_config.items()}
-    return create_transform(**cfg, is_training=False)
+    kwargs: dict[str, Any] = {**cfg, "is_training": False}
+    return create_transform(**kwargs)

@@ -28,7 +28,7 @@ class MacsCount:
     """Result of one count. ``gmacs`` is None when counting failed; ``reason`` then says why."""
 
     gmacs: float | None
-    input_size: tuple[int, int, int]
+    input_size: tuple[int, ...]  # (C, H, W) when valid; as given when refused
     unsupported_ops: dict[str, int] = field(default_factory=dict)  # op -> calls fvcore skipped (not counted)
     reason: str | None = None
 

@@ -62,7 +62,7 @@ def run_isolated(target: str, payload: Any, timeout_s: float) -> ChildOutcome:
         if message is not None:
             proc.join(30)
     finally:
-        if proc.is_alive():
+        if proc.is_alive() and proc.pid is not None:
             kill_tree(proc.pid)
             proc.join(10)
         recv_conn.close()

@@ -390,5 +390,5 @@ def save_hub_layout(model: Any, arch: str, directory: str | Path, pretrained_cfg
         raise ValueError(f"model is a {model.pretrained_cfg.get('architecture')}, not {arch}")
     directory = Path(directory)
     model_config = {"pretrained_cfg": dict(pretrained_cfg)} if pretrained_cfg else None
-    save_for_hf(model, directory, model_config=model_config, safe_serialization=True)
+    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True)
     return directory

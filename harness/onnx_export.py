@@ -45,7 +45,7 @@ class OnnxExportError(RuntimeError):
 
 def export_onnx(
     model: Any,
-    input_size: tuple[int, int, int],
+    input_size: tuple[int, ...],
     path: str | Path,
     *,
     threads: int = 1,

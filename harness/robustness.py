@@ -52,7 +52,7 @@ def _to_float(img: Image.Image) -> np.ndarray:
 
 
 def _to_image(x: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.uint8(np.clip(x, 0.0, 1.0) * 255.0 + 0.5), mode="RGB")
+    return Image.fromarray((np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="RGB")
 
 
 def gaussian_noise(img: Image.Image, severity: int, rng: np.random.Generator) -> Image.Image:
@@ -73,7 +73,7 @@ def gaussian_blur(img: Image.Image, severity: int, rng: np.random.Generator) -> 
 def brightness(img: Image.Image, severity: int, rng: np.random.Generator) -> Image.Image:
     hsv = np.asarray(img.convert("RGB").convert("HSV"), dtype=np.float32) / 255.0
     hsv[..., 2] = np.clip(hsv[..., 2] + _param("brightness", severity), 0.0, 1.0)
-    return Image.fromarray(np.uint8(hsv * 255.0 + 0.5), mode="HSV").convert("RGB")
+    return Image.fromarray((hsv * 255.0 + 0.5).astype(np.uint8), mode="HSV").convert("RGB")
 
 
 def contrast(img: Image.Image, severity: int, rng: np.random.Generator) -> Image.Image:

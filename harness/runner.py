@@ -74,11 +74,11 @@ def check_dataset_fit(loaded: LoadedModel, dataset) -> None:
         )
 
 
-def _prepare_data(loaded: LoadedModel, config: BenchmarkConfig, workdir: Path, opts: Options):
+def _prepare_data(loaded: LoadedModel, config: BenchmarkConfig, dataset: str, workdir: Path, opts: Options):
     from harness.data import load_dataset_spec, load_digits_split, make_transform, subset, to_tensor_batch
 
-    check_dataset_fit(loaded, config.dataset)
-    ds = load_dataset_spec(config.dataset, config.max_samples)
+    check_dataset_fit(loaded, dataset)
+    ds = load_dataset_spec(dataset, config.max_samples)
     if ds.num_classes != loaded.num_classes:
         raise ClassCountMismatch(
             f"model {loaded.spec.id} has {loaded.num_classes} classes but dataset {ds.name} has {ds.num_classes}"
@@ -112,7 +112,7 @@ def _random_calibration(loaded: LoadedModel, workdir: Path) -> tuple[Path, str]:
 
 
 def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
-    base = {"backend": job.backend, "device": job.device, "precision": job.precision}
+    base: dict[str, Any] = {"backend": job.backend, "device": job.device, "precision": job.precision}
     if not outcome.ok:
         status = "timeout" if outcome.timed_out else "failed"
         return [
@@ -261,7 +261,9 @@ def plan_evaluation(
     model_info = describe_model(loaded)
     dataset_info, eval_path, calib_path, calib_source = None, None, None, None
     if config.dataset:
-        dataset_info, eval_path, calib_path, calib_source = _prepare_data(loaded, config, workdir, opts)
+        dataset_info, eval_path, calib_path, calib_source = _prepare_data(
+            loaded, config, config.dataset, workdir, opts
+        )
     elif "int8" in config.precisions:
         calib_path, calib_source = _random_calibration(loaded, workdir)
     jobs = [
@@ -336,6 +338,8 @@ def run_job(job: MeasureJob, threads: int, opts: Options) -> tuple[list[RunRecor
 def run_robustness(plan: EvaluationPlan, opts: Options) -> list[RobustnessEntry]:
     _log(opts, "robustness (corruptions x severities, PyTorch fp32)")
     cfg = plan.config
+    if not cfg.dataset:  # check_request refuses this before anything is loaded
+        raise HarnessError("--robustness needs a dataset (top-1 under corruptions)")
     rjob = RobustnessJob(plan.model, plan.revision, cfg.device, plan.threads, cfg.dataset, cfg.max_samples)
     outcome = run_isolated("harness.measure:run_robustness_job", asdict(rjob), opts.timeout_s)
     if not outcome.ok:
@@ -346,8 +350,9 @@ def run_robustness(plan: EvaluationPlan, opts: Options) -> list[RobustnessEntry]
 def _run_line(r: RunRecord) -> str:
     if r.status != "ok":
         return f"  bs={r.batch_size}: {r.status}: {r.error}"
-    noisy = f" (noisy: {'; '.join(r.noise['reasons'])})" if is_noisy(r.noise) else ""
-    return f"  bs={r.batch_size}: p50 {r.latency_ms['p50']:.3f} ms, {r.throughput_ips:.1f} img/s{noisy}"
+    noisy = f" (noisy: {'; '.join((r.noise or {}).get('reasons') or [])})" if is_noisy(r.noise) else ""
+    p50, ips = (r.latency_ms or {}).get("p50"), r.throughput_ips
+    return f"  bs={r.batch_size}: p50 {p50 or 0:.3f} ms, {ips or 0:.1f} img/s{noisy}"
 
 
 # ---- assemble --------------------------------------------------------------------------------------------
