@@ -78,7 +78,7 @@ def values_from_state(fs: FilterState) -> dict[str, Any]:
 class FilterControls:
     """The components, by FilterState field name. Build inside a Blocks context."""
 
-    by_field: dict[str, gr.components.Component]
+    by_field: dict[str, Any]  # FilterState field -> its Gradio component (event methods vary by class)
 
     @classmethod
     def build(cls, wide: pd.DataFrame | None = None) -> FilterControls:

@@ -42,7 +42,7 @@ class ViewPage:
     """One page of a view, ready to show."""
 
     frame: pd.DataFrame
-    datatypes: list[str]
+    datatypes: list[Any]  # Gradio Dataframe datatypes ("str", "markdown", ...)
     pinned: int
     row_ids: list[str]
     page: int

@@ -51,9 +51,10 @@ def act(st: AppState, action: str, entry_id: str | None, reason: str | None, who
         if action == "approve":
             e = entries.approve(st.stores.queue, entry_id, by=who)
         else:
-            if not (reason or "").strip():
+            why = (reason or "").strip()
+            if not why:
                 return "**Refused:** a rejection needs a reason (it is shown to the submitter)."
-            e = entries.reject(st.stores.queue, entry_id, by=who, reason=reason.strip())
+            e = entries.reject(st.stores.queue, entry_id, by=who, reason=why)
     except (QueueError, StoreError) as exc:  # not found, wrong state, lost race: shown as it is
         return f"**Refused:** {exc}"
     return f"**Done:** `{_get(e, 'id')}` is now **{_get(e, 'status')}** (by {who})."
@@ -122,7 +123,7 @@ class ReviewTab:
 
     def wire(self) -> None:
         listed = [self.pick, self.who, self.problems]
-        token = {"token": self.token}
+        token: dict[str, Any] = {"token": self.token}
         self.load.click(self.on_list, inputs_kwargs=token, outputs=listed)
         self.approve.click(
             self.on_approve, inputs_kwargs={"entry_id": self.pick, **token}, outputs=[self.out]

@@ -106,7 +106,7 @@ def submit_form(form: SubmitForm, profile: Any) -> str:
 
 @dataclass
 class SubmitTab:
-    inputs: dict[str, gr.components.Component]
+    inputs: dict[str, Any]  # SubmitForm field -> its Gradio component
     button: gr.Button
     out: gr.Markdown
 
