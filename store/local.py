@@ -73,7 +73,12 @@ class LocalDatasetStore(DatasetStore):
         super().__init__()
         self.root = Path(root).resolve()
         self.name = name
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreWriteError(
+                f"cannot create the {name} dataset folder {self.root}: {_os_reason(exc)}"
+            ) from None
 
     def _abs(self, path: str) -> Path:
         return self.root / clean_path(path)

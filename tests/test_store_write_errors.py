@@ -109,6 +109,12 @@ def test_read_only_lock_folder_is_a_write_error(st, monkeypatch):
     assert st.read_json("entries/a.json") == OLD
 
 
+def test_dataset_folder_that_cannot_be_created_is_a_write_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreWriteError, match="cannot create the results dataset folder .*ENOTDIR"):
+        LocalDatasetStore(tmp_path / "file" / "results", "results")
+
+
 def test_updater_errors_are_not_disguised_as_write_errors(st):
     def updater(cur):
         raise OSError(errno.ENOENT, "the caller's own error")
