@@ -1,30 +1,50 @@
 """Who may approve or reject submissions. Shared by the app and the CLI; checked on every call.
 
-- Locally: the caller presents a token equal to ``LEADERBOARD_ADMIN_TOKEN`` (no admin token set -> nobody).
-- On a Space: the HF OAuth username is in ``MAINTAINERS`` (comma list) or the user belongs to one of the
-  ``MAINTAINER_ORGS`` (comma list; read from the OAuth profile's ``orgs``).
+- Locally: the caller presents a token equal to ``LEADERBOARD_ADMIN_TOKEN``. A missing, blank or
+  whitespace-only admin token disables review (never "the empty token matches").
+- On a Space (``settings.on_space()``): the HF OAuth username is in ``MAINTAINERS`` or the user belongs to
+  one of the ``MAINTAINER_ORGS`` (read from the OAuth profile's ``orgs``).
 """
 
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Mapping
 from typing import Any
+
+import settings
+
+ADMIN = "admin"  # the name a token-authenticated maintainer acts under
 
 
 class NotMaintainer(PermissionError):
     """The caller is not allowed to review submissions."""
 
 
-def _csv_env(name: str) -> set[str]:
-    return {p.strip().lower() for p in os.environ.get(name, "").split(",") if p.strip()}
+def _lower_set(name: str) -> set[str]:
+    return {p.lower() for p in settings.get(name)}
+
+
+def _admin_token() -> str:
+    return (settings.get("LEADERBOARD_ADMIN_TOKEN") or "").strip()
+
+
+def review_disabled_reason() -> str | None:
+    """Why nobody can review on this board (for the app's startup warning), or None if someone can."""
+    if settings.on_space():
+        if not settings.get("MAINTAINERS") and not settings.get("MAINTAINER_ORGS"):
+            return "review is disabled: set MAINTAINERS or MAINTAINER_ORGS (Hub users/orgs who may review)"
+        return None
+    if not _admin_token():
+        return "review is disabled: LEADERBOARD_ADMIN_TOKEN is not set (or blank) on this board"
+    return None
 
 
 def token_ok(token: str | None) -> bool:
-    """Constant-time comparison with ``LEADERBOARD_ADMIN_TOKEN``; False when either is empty."""
-    expected = os.environ.get("LEADERBOARD_ADMIN_TOKEN", "")
-    return bool(expected) and bool(token) and hmac.compare_digest(str(token).encode(), expected.encode())
+    """Constant-time comparison with ``LEADERBOARD_ADMIN_TOKEN``; False when either is blank."""
+    expected = _admin_token()
+    given = token if isinstance(token, str) else ""
+    return bool(expected) and bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def _username(profile: Any) -> str | None:
@@ -39,7 +59,7 @@ def _username(profile: Any) -> str | None:
 def _orgs(profile: Any) -> set[str]:
     orgs = profile.get("orgs") if isinstance(profile, Mapping) else getattr(profile, "orgs", None)
     out = set()
-    for org in orgs or []:
+    for org in orgs if isinstance(orgs, list | tuple) else []:
         if isinstance(org, str):
             out.add(org.lower())
         elif isinstance(org, Mapping):
@@ -57,10 +77,22 @@ def is_maintainer(identity: Any = None, *, token: str | None = None, profile: An
     name = _username(who)
     if not name:
         return False
-    if name.lower() in _csv_env("MAINTAINERS"):
+    if name.lower() in _lower_set("MAINTAINERS"):
         return True
-    allowed_orgs = _csv_env("MAINTAINER_ORGS")
+    allowed_orgs = _lower_set("MAINTAINER_ORGS")
     return bool(allowed_orgs) and not isinstance(who, str) and bool(_orgs(who) & allowed_orgs)
+
+
+def maintainer_name(profile: Any, token: str | None) -> str | None:
+    """The name a maintainer acts under in the app, or None if this caller may not review.
+
+    On a Space the signed-in OAuth profile decides (a token typed into the page is not enough); elsewhere
+    the admin token does."""
+    if settings.on_space():
+        if profile is None or not is_maintainer(profile=profile):
+            return None
+        return _username(profile) or "maintainer"
+    return ADMIN if token_ok(token) else None
 
 
 def require_maintainer(identity: Any = None, *, token: str | None = None, profile: Any = None) -> None:
@@ -68,7 +100,7 @@ def require_maintainer(identity: Any = None, *, token: str | None = None, profil
     if is_maintainer(identity, token=token, profile=profile):
         return
     if token is not None or (identity is None and profile is None):
-        if not os.environ.get("LEADERBOARD_ADMIN_TOKEN"):
+        if not _admin_token():
             raise NotMaintainer(
                 "maintainer actions are disabled: LEADERBOARD_ADMIN_TOKEN is not set on this board"
             )

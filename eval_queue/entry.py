@@ -1,16 +1,34 @@
 """The queue entry record and its state machine, as pure functions (no I/O).
 
-Every state change goes through :func:`transition`, which refuses moves the DESIGN does not allow and
-appends ``{at, status, by, note}`` to ``events`` so the entry carries its own audit trail.
+An entry is read from a dataset anyone with write access (or a bug) may have touched, so
+:meth:`QueueEntry.from_dict` checks every field (``store.schema``) and raises :class:`SchemaError` naming
+the bad one; readers skip such a file and report it instead of stalling. Every state change goes through
+:func:`transition`, which refuses moves the design does not allow and appends an :class:`Event`, so the
+entry carries its own audit trail.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from store import layout
+from store.schema import (
+    SchemaError,
+    at,
+    expect_dict,
+    expect_enum,
+    expect_int,
+    expect_list_of,
+    expect_slug,
+    expect_str,
+    expect_timestamp,
+    field_of,
+)
 
 PENDING_REVIEW = "PENDING_REVIEW"
 APPROVED = "APPROVED"
@@ -20,8 +38,9 @@ FINISHED = "FINISHED"
 FAILED = "FAILED"
 STATUSES = (PENDING_REVIEW, APPROVED, REJECTED, RUNNING, FINISHED, FAILED)
 TERMINAL = (REJECTED, FINISHED, FAILED)
+SOURCES = ("timm", "hf-hub", "local-dir")
 
-# Allowed moves (DESIGN "Queue entry"). RUNNING -> APPROVED is the expired-lease recovery.
+# Allowed moves. RUNNING -> APPROVED is only the expired-lease recovery (approve() checks PENDING_REVIEW).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     PENDING_REVIEW: (APPROVED, REJECTED),
     APPROVED: (RUNNING,),
@@ -31,8 +50,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     FAILED: (),
 }
 
-ENTRIES_DIR = "entries"
-ENTRY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_EVENTS = 1_000
+MAX_TEXT = 500  # notes, progress and error messages
 
 
 class QueueError(Exception):
@@ -56,23 +75,27 @@ def iso(dt: datetime) -> str:
 
 
 def parse_iso(text: str | None) -> datetime | None:
+    """A validated timestamp as an aware datetime (naive ones are read as UTC); None if absent/bad."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def check_entry_id(entry_id: str) -> str:
     """Entry ids become file names: refuse anything but a plain slug."""
-    if not isinstance(entry_id, str) or not ENTRY_ID.match(entry_id) or ".." in entry_id:
-        raise QueueError(f"invalid entry id {entry_id!r}")
+    try:
+        layout.entry_path(entry_id)
+    except ValueError:
+        raise QueueError(f"invalid entry id {str(entry_id)[:80]!r}") from None
     return entry_id
 
 
 def entry_path(entry_id: str) -> str:
-    return f"{ENTRIES_DIR}/{check_entry_id(entry_id)}.json"
+    return layout.entry_path(check_entry_id(entry_id))
 
 
 def new_entry_id(model: str, now: datetime) -> str:
@@ -81,9 +104,89 @@ def new_entry_id(model: str, now: datetime) -> str:
     return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{slug}-{secrets.token_hex(3)}"
 
 
-@dataclass
+def fingerprint(model: str, revision: str | None, config: dict[str, Any]) -> str:
+    """What makes two submissions the same job: model, revision and the normalised config."""
+    return json.dumps([model, revision, config], sort_keys=True, separators=(",", ":"))
+
+
+# --- typed parts --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Event:
+    at: str
+    status: str
+    by: str
+    note: str = ""
+
+    @classmethod
+    def check(cls, d: Any, path: str) -> Event:
+        d = expect_dict(d, path)
+        return cls(
+            at=field_of(d, "at", path, expect_timestamp),
+            status=field_of(d, "status", path, expect_enum, choices=STATUSES),
+            by=field_of(d, "by", path, expect_str, max_len=200),
+            note=field_of(d, "note", path, expect_str, optional=True, allow_empty=True) or "",
+        )
+
+
+@dataclass(frozen=True)
+class Lease:
+    worker: str
+    expires_at: str
+
+    @classmethod
+    def check(cls, d: Any, path: str) -> Lease | None:
+        if d is None:
+            return None
+        d = expect_dict(d, path)
+        return cls(
+            worker=field_of(d, "worker", path, expect_str, max_len=200),
+            expires_at=field_of(d, "expires_at", path, expect_timestamp),
+        )
+
+    def expired(self, now: datetime) -> bool:
+        expires = parse_iso(self.expires_at)
+        return expires is None or expires <= now
+
+
+@dataclass(frozen=True)
+class EntryError:
+    kind: str
+    message: str
+    traceback: str | None = None
+
+    @classmethod
+    def check(cls, d: Any, path: str) -> EntryError | None:
+        if d is None:
+            return None
+        d = expect_dict(d, path)
+        return cls(
+            kind=field_of(d, "kind", path, expect_str, max_len=100),
+            message=field_of(d, "message", path, expect_str, allow_empty=True),
+            traceback=field_of(d, "traceback", path, expect_str, optional=True, allow_empty=True),
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    message: str
+    heartbeat_at: str
+
+    @classmethod
+    def check(cls, d: Any, path: str) -> Progress | None:
+        if d is None:
+            return None
+        d = expect_dict(d, path)
+        return cls(
+            stage=field_of(d, "stage", path, expect_str, max_len=100),
+            message=field_of(d, "message", path, expect_str, allow_empty=True),
+            heartbeat_at=field_of(d, "heartbeat_at", path, expect_timestamp),
+        )
+
+
+@dataclass(frozen=True)
 class QueueEntry:
-    """One submission (DESIGN's queue entry), stored as ``entries/{id}.json``."""
+    """One submission, stored as ``entries/{id}.json``. Immutable: changes make a new copy."""
 
     id: str
     model: str  # canonical spec the harness accepts: arch | hf-hub:org/name | local-dir:/abs/path
@@ -93,21 +196,80 @@ class QueueEntry:
     submitted_by: str
     submitted_at: str
     status: str = PENDING_REVIEW
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: tuple[Event, ...] = ()
     attempts: int = 0
-    lease: dict[str, Any] | None = None  # {worker, expires_at}
-    error: dict[str, Any] | None = None  # {kind, message, traceback}
+    lease: Lease | None = None
+    error: EntryError | None = None
     result_key: str | None = None
-    progress: dict[str, Any] | None = None  # {stage, message, heartbeat_at} while RUNNING
+    progress: Progress | None = None  # while RUNNING (and the last word after it)
     params: int | None = None  # parameter count found at submission (informational)
 
+    @property
+    def device(self) -> str:
+        device = self.config.get("device")
+        return device if isinstance(device, str) else "cpu"
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.model, self.revision, self.config)
+
+    @property
+    def submitted(self) -> datetime:
+        when = parse_iso(self.submitted_at)
+        assert when is not None  # checked by from_dict
+        return when
+
+    def holds_lease(self, worker: str) -> bool:
+        return self.status == RUNNING and self.lease is not None and self.lease.worker == worker
+
+    def lease_expired(self, now: datetime) -> bool:
+        return self.lease is None or self.lease.expired(now)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["events"] = list(d["events"])
+        return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QueueEntry:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, d: Any) -> QueueEntry:
+        """A checked entry; raises :class:`SchemaError` (one line naming the field) on any bad field."""
+        d = expect_dict(d, "")
+        return cls(
+            id=field_of(d, "id", "", expect_slug),
+            model=field_of(d, "model", "", expect_str, max_len=400),
+            source=field_of(d, "source", "", expect_enum, choices=SOURCES),
+            revision=field_of(d, "revision", "", expect_str, optional=True, max_len=200),
+            config=field_of(d, "config", "", expect_dict),
+            submitted_by=field_of(d, "submitted_by", "", expect_str, max_len=200),
+            submitted_at=field_of(d, "submitted_at", "", expect_timestamp),
+            status=field_of(d, "status", "", expect_enum, choices=STATUSES),
+            events=tuple(
+                field_of(
+                    d, "events", "", expect_list_of, item=Event.check, optional=True, max_items=MAX_EVENTS
+                )
+                or ()
+            ),
+            attempts=field_of(d, "attempts", "", expect_int, optional=True, minimum=0) or 0,
+            lease=Lease.check(d.get("lease"), "lease"),
+            error=EntryError.check(d.get("error"), "error"),
+            result_key=field_of(d, "result_key", "", expect_slug, optional=True),
+            progress=Progress.check(d.get("progress"), "progress"),
+            params=field_of(d, "params", "", expect_int, optional=True, minimum=0),
+        )
+
+
+def check_entry_dict(d: Any) -> dict[str, Any]:
+    """The validator readers pass to ``iter_json``: returns ``d`` or raises :class:`SchemaError`."""
+    QueueEntry.from_dict(d)
+    return d
+
+
+def check_entry_file(path: str, d: Any) -> QueueEntry:
+    """An entry read from ``path``: valid, and stored under its own id (else CAS would hit another file)."""
+    entry = QueueEntry.from_dict(d)
+    if path != layout.entry_path(entry.id):
+        raise SchemaError(at("", "id"), f"{entry.id!r} does not match the file name")
+    return entry
 
 
 def make_entry(
@@ -121,7 +283,7 @@ def make_entry(
     note: str = "submitted",
     params: int | None = None,
 ) -> QueueEntry:
-    at = iso(now)
+    at_ = iso(now)
     return QueueEntry(
         id=new_entry_id(model, now),
         model=model,
@@ -129,38 +291,36 @@ def make_entry(
         revision=revision,
         config=config,
         submitted_by=submitted_by,
-        submitted_at=at,
+        submitted_at=at_,
         status=status,
-        events=[{"at": at, "status": status, "by": submitted_by, "note": note}],
+        events=(Event(at_, status, submitted_by, note),),
         params=params,
     )
 
 
 def transition(
-    entry: dict[str, Any], to: str, by: str, now: datetime, note: str = "", **changes: Any
-) -> dict[str, Any]:
+    entry: QueueEntry, to: str, by: str, now: datetime, note: str = "", **changes: Any
+) -> QueueEntry:
     """A copy of ``entry`` moved to status ``to`` with ``changes`` applied and the event appended."""
-    current = entry.get("status")
-    if to not in TRANSITIONS.get(current, ()):
-        raise InvalidTransition(f"entry {entry.get('id')} is {current}; it cannot become {to}")
-    new = dict(entry)
-    new.update(changes)
-    new["status"] = to
-    new["events"] = [*entry.get("events", []), {"at": iso(now), "status": to, "by": by, "note": note}]
-    return new
+    if to not in TRANSITIONS.get(entry.status, ()):
+        raise InvalidTransition(f"entry {entry.id} is {entry.status}; it cannot become {to}")
+    event = Event(iso(now), to, by, " ".join(note.split())[:MAX_TEXT])
+    return replace(entry, **changes, status=to, events=(*entry.events, event))
 
 
-def lease_expired(entry: dict[str, Any], now: datetime) -> bool:
-    lease = entry.get("lease") or {}
-    expires = parse_iso(lease.get("expires_at"))
-    return expires is None or expires <= now
+def note_event(entry: QueueEntry, by: str, now: datetime, note: str) -> QueueEntry:
+    """A copy with an event that records something without changing the status (e.g. a re-measurement)."""
+    event = Event(iso(now), entry.status, by, " ".join(note.split())[:MAX_TEXT])
+    return replace(entry, events=(*entry.events, event))
 
 
-def lease_for(worker: str, now: datetime, lease_s: float) -> dict[str, Any]:
-    return {"worker": worker, "expires_at": iso(now + timedelta(seconds=lease_s))}
+def lease_for(worker: str, now: datetime, lease_s: float) -> Lease:
+    return Lease(worker, iso(now + timedelta(seconds=lease_s)))
 
 
-def holds_lease(entry: dict[str, Any] | None, worker: str) -> bool:
-    return (
-        bool(entry) and entry.get("status") == RUNNING and (entry.get("lease") or {}).get("worker") == worker
-    )
+def progress(stage: str, message: str, now: datetime) -> Progress:
+    return Progress(stage, " ".join(message.split())[:MAX_TEXT], iso(now))
+
+
+def holds_lease(entry: QueueEntry | None, worker: str) -> bool:
+    return entry is not None and entry.holds_lease(worker)
