@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import settings
 from eval_queue.child import ChildResult, run_child
 from eval_queue.entries import (
     DEFAULT_MAX_ATTEMPTS,
     LeaseLost,
+    add_note,
     claim_next,
     fail,
     finish,
@@ -31,29 +34,20 @@ from eval_queue.entries import (
     heartbeat,
     recover_expired,
 )
-from eval_queue.entry import holds_lease
-from store import Stores
+from eval_queue.entry import QueueEntry, holds_lease
+from harness.errors import FAILURE_KINDS, looks_like_oom
+from store import Stores, layout
 from store.base import StoreError
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RECORDS_DIR = "records"
-
-
-def _env_float(name: str, default: float | None) -> float | None:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+MAX_ERROR_FILE_BYTES = 256 * 1024
 
 
 def _default_memory_mb() -> float | None:
     """75% of physical memory per process (RLIMIT_AS); 0 in the env turns the limit off."""
-    mb = _env_float("LEADERBOARD_WORKER_MEMORY_MB", None)
+    mb = settings.get("LEADERBOARD_WORKER_MEMORY_MB")
     if mb is not None:
         return mb or None
     try:
@@ -64,9 +58,9 @@ def _default_memory_mb() -> float | None:
 
 def default_devices() -> tuple[str, ...]:
     """Devices this machine can evaluate on: ``LEADERBOARD_WORKER_DEVICES`` (e.g. ``cuda``) or detected."""
-    raw = os.environ.get("LEADERBOARD_WORKER_DEVICES")
-    if raw:
-        return tuple(d.strip() for d in raw.split(",") if d.strip())
+    configured = settings.get("LEADERBOARD_WORKER_DEVICES")
+    if configured:
+        return tuple(configured)
     try:
         import torch
 
@@ -75,25 +69,31 @@ def default_devices() -> tuple[str, ...]:
         return ("cpu",)
 
 
-# Secrets the evaluated model's process never needs (public models only; downloads need no token).
-CHILD_ENV_DROP = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "LEADERBOARD_ADMIN_TOKEN", "LEADERBOARD_TOKEN")
+# Secrets the evaluated model's process never needs (public models only; downloads need no token): any
+# variable whose name says token/secret/password/key, and Spaces' OAuth variables (the client secret).
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|^OAUTH_", re.IGNORECASE)
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
 
 
 def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in CHILD_ENV_DROP}
+    """The evaluation child's environment: this process's, minus every secret."""
+    env = {k: v for k, v in os.environ.items() if not is_secret_name(k)}
     env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"  # nor a token saved by `hf auth login`
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     return env
 
 
 def default_harness_cmd() -> list[str]:
-    raw = os.environ.get("LEADERBOARD_HARNESS_CMD")
+    raw = settings.get("LEADERBOARD_HARNESS_CMD")
     return shlex.split(raw) if raw else [sys.executable, "-m", "harness"]
 
 
 @dataclass
 class WorkerSettings:
-    """How a worker runs jobs; ``from_env`` reads the LEADERBOARD_* variables."""
+    """How a worker runs jobs; ``from_env`` reads the LEADERBOARD_* settings."""
 
     worker_id: str = field(default_factory=lambda: f"worker-{os.getpid()}-{secrets.token_hex(3)}")
     lease_s: float = 120.0
@@ -103,6 +103,7 @@ class WorkerSettings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     harness_cmd: list[str] = field(default_factory=default_harness_cmd)
     devices: tuple[str, ...] | None = None  # None: detect on first use (default_devices)
+    remeasure_noisy: bool = True  # run a noisy measurement once more and keep the calmer record
 
     @property
     def tick_s(self) -> float:
@@ -111,14 +112,15 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, **overrides: Any) -> WorkerSettings:
         s = cls(
-            lease_s=_env_float("LEADERBOARD_LEASE_S", 120.0),
-            heartbeat_s=_env_float("LEADERBOARD_HEARTBEAT_S", None),
-            timeout_s=_env_float("LEADERBOARD_JOB_TIMEOUT_S", 3600.0),
+            lease_s=settings.get("LEADERBOARD_LEASE_S"),
+            heartbeat_s=settings.get("LEADERBOARD_HEARTBEAT_S"),
+            timeout_s=settings.get("LEADERBOARD_JOB_TIMEOUT_S"),
             memory_mb=_default_memory_mb(),
-            max_attempts=int(_env_float("LEADERBOARD_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)),
+            max_attempts=settings.get("LEADERBOARD_MAX_ATTEMPTS"),
         )
-        if os.environ.get("LEADERBOARD_WORKER_NAME"):
-            s.worker_id = f"{os.environ['LEADERBOARD_WORKER_NAME']}-{secrets.token_hex(3)}"
+        name = settings.get("LEADERBOARD_WORKER_NAME")
+        if name:
+            s.worker_id = f"{name}-{secrets.token_hex(3)}"
         for k, v in overrides.items():
             if v is not None:
                 setattr(s, k, v)
@@ -134,6 +136,15 @@ class JobOutcome:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why a child run failed, in the shared taxonomy (``harness.errors.FAILURE_KINDS``)."""
+
+    kind: str
+    message: str
+    traceback: str | None = None
+
+
 def harness_error_line(stderr: str) -> str | None:
     """The harness's one-line reason (its last ``error: ...`` line)."""
     for line in reversed(stderr.splitlines()):
@@ -142,62 +153,83 @@ def harness_error_line(stderr: str) -> str | None:
     return None
 
 
-_OOM_MARKERS = (
-    "out of memory",
-    "memoryerror",
-    "cannot allocate memory",
-    "can't allocate memory",
-    "bad_alloc",
-    "failed to map segment",  # a shared library that no longer fits under RLIMIT_AS
-)
+def read_error_file(path: Path) -> Failure | None:
+    """The harness's own account of its failure (``--error-file``), or None if it wrote none (or junk)."""
+    try:
+        with open(path, "rb") as fh:
+            data = json.loads(fh.read(MAX_ERROR_FILE_BYTES).decode("utf-8", "replace"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind, message, tb = data.get("kind"), data.get("message"), data.get("traceback")
+    if not isinstance(kind, str) or not isinstance(message, str):
+        return None
+    return Failure(
+        kind if kind in FAILURE_KINDS else "harness_error",
+        " ".join(message.split())[:500] or "the harness failed without a reason",
+        tb[-4000:] if isinstance(tb, str) and tb else None,
+    )
 
 
-def classify_failure(res: ChildResult, record: dict | None) -> tuple[str, str]:
-    """(kind, one-line message) of a failed child run."""
+def classify_failure(res: ChildResult, error_file: Failure | None, timeout_s: float) -> Failure:
+    """The failure of a child run: the harness's error file when it wrote one; stderr only for deaths
+    without it (timeout, signal, the kernel's OOM killer)."""
     if res.timed_out:
-        return "timeout", f"the evaluation took longer than the {res.duration_s:.0f} s limit and was stopped"
+        return Failure(
+            "timeout", f"the evaluation took longer than the {timeout_s:g} s limit and was stopped"
+        )
+    tail = res.stderr_tail[-4000:] or None
+    if error_file is not None:  # its traceback, or what the harness printed (kept for the maintainers)
+        return Failure(error_file.kind, error_file.message, error_file.traceback or tail)
     line = harness_error_line(res.stderr_tail)
-    run_errors = " ".join(str(r.get("error") or "") for r in (record or {}).get("runs") or [])
-    text = f"{res.stderr_tail[-4000:]} {run_errors}".lower()
-    if any(m in text for m in _OOM_MARKERS):
-        return "oom", line or "the evaluation ran out of memory"
+    if looks_like_oom(res.stderr_tail):
+        return Failure("oom", line or "the evaluation ran out of memory", tail)
     rc = res.returncode
     if rc is not None and rc < 0:
         sig = -rc
         if sig == 9:  # not ours (no timeout, not cancelled): the kernel's OOM killer is the usual sender
-            return "oom", "the evaluation was killed (SIGKILL), most likely for running out of memory"
-        return "crashed", f"the evaluation died from signal {sig}"
-    if rc == 1 and record is not None:
-        first = next((r.get("error") for r in record.get("runs") or [] if r.get("error")), None)
-        return "no_measurement", line or f"no measurement succeeded: {first}"
-    return "harness_error", line or f"the harness exited with status {rc}"
+            return Failure(
+                "oom", "the evaluation was killed (SIGKILL), most likely for running out of memory", tail
+            )
+        return Failure("crashed", f"the evaluation died from signal {sig}", tail)
+    return Failure("harness_error", line or f"the harness exited with status {rc} without a reason", tail)
 
 
-def model_argument(entry: dict[str, Any]) -> str:
+def model_argument(entry: QueueEntry) -> str:
     """The harness MODEL argument, pinned to the resolved revision for Hub models."""
-    if entry.get("source") == "hf-hub" and entry.get("revision"):
-        return f"{entry['model']}@{entry['revision']}"
-    return entry["model"]
+    if entry.source == "hf-hub" and entry.revision:
+        return f"{entry.model}@{entry.revision}"
+    return entry.model
 
 
-def expected_key(entry: dict[str, Any]) -> str:
+def expected_key(entry: QueueEntry) -> str:
     from harness.config import BenchmarkConfig, result_key
     from harness.environment import hardware_profile
 
-    config = BenchmarkConfig.from_dict(entry["config"])
-    return result_key(entry["model"], entry.get("revision"), config, hardware_profile(config.device))
+    config = BenchmarkConfig.from_dict(entry.config)
+    return result_key(entry.model, entry.revision, config, hardware_profile(config.device))
+
+
+def noisy_runs(record: dict[str, Any]) -> int:
+    """How many ok runs of a record the harness marked noisy (``run.noise.noisy``)."""
+    count = 0
+    for run in record.get("runs") or []:
+        noise = run.get("noise") if isinstance(run, dict) else None
+        if isinstance(noise, dict) and noise.get("noisy") is True and run.get("status", "ok") == "ok":
+            count += 1
+    return count
 
 
 def rebuild_table(results) -> None:
     """Rebuild the consolidated table; repeat while records appear meanwhile, so the last writer has all."""
-    try:
-        from store.table import rebuild_results_table
-    except ImportError:
-        return
+    from harness.record import check_record_dict
+    from store.table import rebuild_results_table
+
     for _ in range(3):
-        before = results.list_files(RECORDS_DIR)
-        rebuild_results_table(results)
-        if results.list_files(RECORDS_DIR) == before:
+        before = results.list_files(layout.RECORDS_DIR)
+        rebuild_results_table(results, validate=check_record_dict)
+        if results.list_files(layout.RECORDS_DIR) == before:
             return
 
 
@@ -210,9 +242,9 @@ class Worker:
         self.stop_event = threading.Event()
 
     # --- one job --------------------------------------------------------------------------------
-    def run_entry(self, entry: dict[str, Any]) -> JobOutcome:
+    def run_entry(self, entry: QueueEntry) -> JobOutcome:
         """Evaluate one entry this worker has claimed (status RUNNING, our lease)."""
-        eid, me = entry["id"], self.settings.worker_id
+        eid, me = entry.id, self.settings.worker_id
         try:
             return self._run_entry(entry)
         except LeaseLost as exc:
@@ -224,29 +256,42 @@ class Worker:
             log.exception("worker error on %s", eid)
             msg = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             try:
-                fail(self.stores.queue, eid, me, "worker_error", msg, traceback.format_exc()[-4000:])
+                fail(self.stores.queue, eid, me, "worker_error", msg, traceback.format_exc())
             except (LeaseLost, StoreError) as exc2:
                 log.warning("could not mark %s failed: %s", eid, exc2)
             return JobOutcome(eid, "FAILED", error_kind="worker_error", message=msg)
 
-    def _run_entry(self, entry: dict[str, Any]) -> JobOutcome:
-        s, queue, results = self.settings, self.stores.queue, self.stores.results
-        eid, me = entry["id"], s.worker_id
+    def _run_entry(self, entry: QueueEntry) -> JobOutcome:
+        queue, results = self.stores.queue, self.stores.results
+        eid, me = entry.id, self.settings.worker_id
         key = expected_key(entry)
-        path = f"{RECORDS_DIR}/{key}.json"
-        if results.exists(path):
+        if results.exists(layout.record_path(key)):
             finish(queue, eid, me, key, "result already present; not run again")
             return JobOutcome(eid, "FINISHED", key, message="already present")
+        record, failure = self._measure(entry)
+        if record is not None and self.settings.remeasure_noisy and (noisy := noisy_runs(record)):
+            add_note(queue, eid, me, f"{noisy} run(s) measured noisy; re-measuring once")
+            second, failure2 = self._measure(entry)
+            record, how = _calmer(record, second)
+            detail = f" ({failure2.kind}: {failure2.message})" if failure2 else ""
+            add_note(queue, eid, me, f"re-measured{detail}; kept the {how} record")
+        if record is None:
+            assert failure is not None
+            fail(queue, eid, me, failure.kind, failure.message, failure.traceback)
+            return JobOutcome(eid, "FAILED", error_kind=failure.kind, message=failure.message)
+        return self._store_result(entry, key, record)
 
-        device = (entry.get("config") or {}).get("device", "cpu")
-        cmd = [*s.harness_cmd, model_argument(entry)]
+    def _measure(self, entry: QueueEntry) -> tuple[dict[str, Any] | None, Failure | None]:
+        """One harness run of ``entry`` in a limited child: (record, None) or (None, why it failed)."""
         from harness.config import BenchmarkConfig
 
-        cmd += BenchmarkConfig.from_dict(entry["config"]).to_cli_args()
+        s, queue = self.settings, self.stores.queue
+        eid, me = entry.id, s.worker_id
         tmp = Path(tempfile.mkdtemp(prefix="eval-queue-"))
-        out = tmp / "record.json"
-        cmd += ["--output", str(out), "--verbose"]  # progress lines on stderr feed the heartbeat
-        env = child_env()
+        out, err_file = tmp / "record.json", tmp / "error.json"
+        cmd = [*s.harness_cmd, model_argument(entry), *BenchmarkConfig.from_dict(entry.config).to_cli_args()]
+        # progress lines on stderr feed the heartbeat; the error file carries a failure's kind and reason
+        cmd += ["--output", str(out), "--error-file", str(err_file), "--verbose"]
         lost: list[str] = []
 
         def tick(stderr_tail: str) -> bool:
@@ -267,49 +312,46 @@ class Worker:
             res = run_child(
                 cmd,
                 timeout_s=s.timeout_s,
-                memory_mb=s.memory_mb if device == "cpu" else None,
+                memory_mb=s.memory_mb if entry.device == "cpu" else None,
                 workdir=tmp,
-                env=env,
+                env=child_env(),
                 on_tick=tick,
                 tick_s=s.tick_s,
             )
             if res.cancelled:
                 raise LeaseLost(lost[0] if lost else f"{eid}: lease lost during the run")
-            record = _read_record(out)
-            if res.returncode == 0 and not res.timed_out and record is not None:
-                return self._store_result(entry, key, record)
-            kind, message = classify_failure(res, record)
-            if kind == "timeout":
-                message = f"the evaluation took longer than the {s.timeout_s:g} s limit and was stopped"
-            fail(queue, eid, me, kind, message, res.stderr_tail[-4000:] or None)
-            return JobOutcome(eid, "FAILED", error_kind=kind, message=message)
+            if res.returncode == 0 and not res.timed_out:
+                record, problem = _read_record(out)
+                if record is not None:
+                    return record, None
+                return None, Failure("harness_error", f"the harness wrote no valid record: {problem}")
+            return None, classify_failure(res, read_error_file(err_file), s.timeout_s)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _store_result(self, entry: dict[str, Any], key: str, record: dict[str, Any]) -> JobOutcome:
-        s, queue, results = self.settings, self.stores.queue, self.stores.results
-        eid, me = entry["id"], s.worker_id
+    def _store_result(self, entry: QueueEntry, key: str, record: dict[str, Any]) -> JobOutcome:
+        queue, results = self.stores.queue, self.stores.results
+        eid, me = entry.id, self.settings.worker_id
         got_key = record.get("key")
-        revision = (record.get("model") or {}).get("revision")
-        if got_key != key or revision != entry.get("revision"):
+        model = record.get("model")
+        revision = model.get("revision") if isinstance(model, dict) else None
+        if got_key != key or revision != entry.revision:
             msg = (
                 f"the harness measured revision {revision} (key {got_key}) but the entry is for revision "
-                f"{entry.get('revision')} (key {key}); the model changed since it was submitted"
+                f"{entry.revision} (key {key}); the model changed since it was submitted"
             )
             fail(queue, eid, me, "mismatch", msg)
             return JobOutcome(eid, "FAILED", error_kind="mismatch", message=msg)
         if not holds_lease(get_entry(queue, eid), me):  # cheap early exit; finish() re-checks atomically
             raise LeaseLost(f"{eid}: lease lost before the result was stored")
-        created = results.create_json(
-            f"{RECORDS_DIR}/{key}.json", record, f"results: {entry['model']} ({key})"
-        )
+        created = results.create_json(layout.record_path(key), record, f"results: {entry.model} ({key})")
         if created:
             rebuild_table(results)
         finish(queue, eid, me, key, "finished" if created else "finished (result already present)")
         return JobOutcome(eid, "FINISHED", key)
 
     # --- the loop -------------------------------------------------------------------------------
-    def recover(self) -> list[dict]:
+    def recover(self) -> list[QueueEntry]:
         return recover_expired(self.stores.queue, self.settings.max_attempts)
 
     def run_pending(self, max_jobs: int | None = None) -> list[JobOutcome]:
@@ -343,9 +385,26 @@ class Worker:
         return outcomes
 
 
-def _read_record(path: Path) -> dict | None:
+def _read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(the record the harness wrote, "") if it passes the record schema, else (None, why not)."""
+    from harness.record import check_record_dict
+    from store.schema import SchemaError
+
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        return check_record_dict(json.loads(path.read_text())), ""
+    except OSError as exc:
+        return None, f"cannot read it ({type(exc).__name__})"
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # SchemaError is a ValueError too: its message names the field
+        return None, " ".join(str(exc).split())[:300] if isinstance(exc, SchemaError) else "not JSON"
+
+
+def _calmer(first: dict[str, Any], second: dict[str, Any] | None) -> tuple[dict[str, Any], str]:
+    """The record to keep after a re-measurement: fewer noisy runs wins; a tie keeps the first."""
+    if second is None:
+        return first, "first (the second run failed)"
+    if noisy_runs(second) < noisy_runs(first):
+        return second, "second, calmer"
+    return first, "first (the second was no calmer)"

@@ -34,7 +34,7 @@ def make_stores(root: Path):
     )
 
 
-def add_approved(queue, model: str, config: dict, revision: str | None = None, source: str = "timm") -> dict:
+def add_approved(queue, model: str, config: dict, revision: str | None = None, source: str = "timm"):
     """An APPROVED entry written straight to the queue (skips review, like enqueue_approved)."""
     from eval_queue.entries import create_entry
     from eval_queue.entry import APPROVED, make_entry, utc_now
@@ -42,7 +42,12 @@ def add_approved(queue, model: str, config: dict, revision: str | None = None, s
 
     cfg = BenchmarkConfig.from_dict(config).to_dict()
     entry = make_entry(model, source, revision, cfg, "tester", utc_now(), status=APPROVED, note="test")
-    return create_entry(queue, entry).to_dict()
+    return create_entry(queue, entry)
+
+
+def run_submit_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m submissions ARGS``."""
+    return run_queue_cli(*args, env=env, timeout=timeout, module="submissions")
 
 
 def fake_harness_cmd() -> list[str]:
@@ -57,9 +62,11 @@ def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_queue_cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+def run_queue_cli(
+    *args: str, env: dict[str, str], timeout: float = 120, module: str = "eval_queue"
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "eval_queue", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -95,6 +102,25 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "cond
 
 
 # --- the stand-in harness -----------------------------------------------------------------------
+def _write_error(path: str | None, kind: str, message: str) -> None:
+    if path:  # what the real harness writes with --error-file (contract: kind, message, traceback)
+        Path(path).write_text(json.dumps({"kind": kind, "message": message, "traceback": None}))
+
+
+def _next_noise() -> bool:
+    """``FAKE_HARNESS_NOISE=noisy,calm``: the n-th evaluation is noisy or calm (the last one repeats);
+    ``FAKE_HARNESS_COUNTER`` is the file that counts evaluations across processes."""
+    seq = [p for p in os.environ.get("FAKE_HARNESS_NOISE", "calm").split(",") if p]
+    counter = os.environ.get("FAKE_HARNESS_COUNTER")
+    n = 0
+    if counter:
+        with open(counter, "a+") as fh:
+            fh.seek(0)
+            n = len(fh.read())
+            fh.write("x")
+    return seq[min(n, len(seq) - 1)] == "noisy"
+
+
 def _fake_main(argv: list[str]) -> int:
     from harness.cli import build_parser, config_from_args
     from harness.config import result_key
@@ -102,6 +128,7 @@ def _fake_main(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
+    error_file = getattr(args, "error_file", None)
     mode = os.environ.get("FAKE_HARNESS_MODE", "ok")
     log = os.environ.get("FAKE_HARNESS_LOG")
     if log:  # one line per started evaluation (O_APPEND writes of a short line are atomic)
@@ -113,8 +140,11 @@ def _fake_main(argv: list[str]) -> int:
         # a grandchild in the same process group, findable by its marker argument
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", marker])
         time.sleep(600)
-    if mode == "error":
-        print("error: unknown architecture 'nope': not in timm's registry", file=sys.stderr)
+    if mode in ("error", "error-no-file"):
+        message = "unknown architecture 'nope': not in timm's registry"
+        if mode == "error":
+            _write_error(error_file, "unknown_architecture", message)
+        print(f"error: {message}", file=sys.stderr)
         return 2
     if mode == "alloc":
         block = bytearray(int(os.environ.get("FAKE_HARNESS_ALLOC_MB", "4096")) * 2**20)
@@ -122,13 +152,37 @@ def _fake_main(argv: list[str]) -> int:
     time.sleep(float(os.environ.get("FAKE_HARNESS_SLEEP", "0")))
     model, _, rev = args.model.partition("@") if args.model.startswith("hf-hub:") else (args.model, "", "")
     revision = rev or None
+    noisy = _next_noise()
+    runs = [
+        {
+            "backend": backend,
+            "device": config.device,
+            "precision": precision,
+            "batch_size": bs,
+            "status": "ok",
+            "latency_ms": {"p50": 30.0 if noisy else 10.0, "p95": 90.0 if noisy else 11.0},
+            "noise": {
+                "cv": 0.6 if noisy else 0.02,
+                "p95_over_p50": 3.0 if noisy else 1.1,
+                "load_before": None,
+                "load_after": None,
+                "cpu_count": 2,
+                "noisy": noisy,
+                "reasons": ["p95/p50 3.0"] if noisy else [],
+            },
+        }
+        for backend in config.backends
+        for precision in config.precisions
+        for bs in config.batch_sizes
+    ]
     record = {
         "schema_version": 1,
         "key": result_key(model, revision, config, hardware_profile(config.device)),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "model": {"id": model, "source": "timm", "revision": revision},
-        "runs": [],
+        "runs": runs,
         "config": config.to_dict(),
+        "environment": {"hardware_profile": hardware_profile(config.device)},
         "stand_in": True,
     }
     Path(args.output).write_text(json.dumps(record))

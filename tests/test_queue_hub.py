@@ -36,7 +36,7 @@ def hub_stores() -> Stores:
 
 def test_hub_claims_are_exclusive_even_with_lost_commits(hub_server):  # noqa: F811
     stores = hub_stores()
-    ids = {add_approved(stores.queue, "resnet10t", {**FAST, "batch_sizes": [bs]})["id"] for bs in range(1, 7)}
+    ids = {add_approved(stores.queue, "resnet10t", {**FAST, "batch_sizes": [bs]}).id for bs in range(1, 7)}
     hub_server.fail_next_commits(3, 412)  # other writers "moved first" three times
     claimed: dict[str, list[str]] = {}
     lock = threading.Lock()
@@ -45,7 +45,7 @@ def test_hub_claims_are_exclusive_even_with_lost_commits(hub_server):  # noqa: F
         queue = HubDatasetStore("org/queue", name="queue")  # one client per worker, like separate machines
         while (e := claim_next(queue, name, lease_s=60)) is not None:
             with lock:
-                claimed.setdefault(e["id"], []).append(name)
+                claimed.setdefault(e.id, []).append(name)
 
     threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
     for t in threads:
@@ -53,7 +53,7 @@ def test_hub_claims_are_exclusive_even_with_lost_commits(hub_server):  # noqa: F
     for t in threads:
         t.join()
     assert set(claimed) == ids and all(len(v) == 1 for v in claimed.values()), claimed
-    assert {e["status"] for e in list_entries(stores.queue)} == {RUNNING}
+    assert {e.status for e in list_entries(stores.queue)} == {RUNNING}
 
 
 def test_hub_recovery_and_lease_owner_check(hub_server):  # noqa: F811
@@ -61,11 +61,11 @@ def test_hub_recovery_and_lease_owner_check(hub_server):  # noqa: F811
     e = add_approved(stores.queue, "resnet10t", FAST)
     claim_next(stores.queue, "old", lease_s=1)
     [back] = recover_expired(stores.queue, now=utc_now() + timedelta(seconds=5))
-    assert back["status"] == APPROVED and back["attempts"] == 1
+    assert back.status == APPROVED and back.attempts == 1
     claim_next(stores.queue, "new", lease_s=60)
     with pytest.raises(LeaseLost):
-        finish(stores.queue, e["id"], "old", "k")
-    assert finish(stores.queue, e["id"], "new", "k")["status"] == FINISHED
+        finish(stores.queue, e.id, "old", "k")
+    assert finish(stores.queue, e.id, "new", "k").status == FINISHED
 
 
 @pytest.fixture
@@ -88,19 +88,20 @@ def test_hub_model_end_to_end_with_real_harness(hub_server, tiny_hub_model, tmp_
     e = submit(
         stores, "org/tiny", config=FAST, submitted_by="alice", settings=SubmissionSettings(False, 10, None)
     )
-    assert e["revision"] == sha
-    approve(stores.queue, e["id"], by="maint")
+    assert e.revision == sha
+    approve(stores.queue, e.id, by="maint")
     [outcome] = Worker(stores, WorkerSettings(lease_s=30, heartbeat_s=1, timeout_s=240)).work(once=True)
-    done = get_entry(stores.queue, e["id"])
-    assert outcome.status == FINISHED and done["status"] == FINISHED, done.get("error")
-    rec = stores.results.read_json(f"records/{done['result_key']}.json")
+    done = get_entry(stores.queue, e.id)
+    assert outcome.status == FINISHED and done.status == FINISHED, done.error
+    rec = stores.results.read_json(f"records/{done.result_key}.json")
     assert rec["model"]["id"] == "hf-hub:org/tiny" and rec["model"]["revision"] == sha
     assert rec["model"]["pretrained"] is True and rec["runs"][0]["status"] == "ok"
+    from harness.record import check_record_dict
     from store.table import read_results_table
 
-    table = read_results_table(HubDatasetStore("org/results", name="results"))
+    table = read_results_table(HubDatasetStore("org/results", name="results"), validate=check_record_dict)
     assert len(table) == 1
     # the CLI reads the same Hub datasets from RESULTS_REPO / QUEUE_REPO (+ HF_ENDPOINT, HF_TOKEN)
     env = cli_env(tmp_path / "unused", RESULTS_REPO="org/results", QUEUE_REPO="org/queue")
     listed = run_queue_cli("list", env=env)
-    assert listed.returncode == 0 and e["id"] in listed.stdout and "FINISHED" in listed.stdout, listed.stderr
+    assert listed.returncode == 0 and e.id in listed.stdout and "FINISHED" in listed.stdout, listed.stderr

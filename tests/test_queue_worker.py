@@ -42,7 +42,14 @@ def stores(tmp_path):
 
 
 def settings(**kw) -> WorkerSettings:
-    base = {"lease_s": 30.0, "heartbeat_s": 0.5, "timeout_s": 120.0, "memory_mb": None, "devices": ("cpu",)}
+    base = {
+        "lease_s": 30.0,
+        "heartbeat_s": 0.5,
+        "timeout_s": 120.0,
+        "memory_mb": None,
+        "devices": ("cpu",),
+        "remeasure_noisy": False,  # a busy test machine measures noisily; re-measuring has its own test
+    }
     base.update(kw)
     return WorkerSettings(**base)
 
@@ -59,24 +66,25 @@ def test_real_harness_submit_approve_work(stores):
         submitted_by="alice",
         settings=SubmissionSettings(False, 100, None),
     )
-    approve(stores.queue, e["id"], by="maint")
+    approve(stores.queue, e.id, by="maint")
     t0 = time.monotonic()
     outcomes = Worker(stores, settings(memory_mb=16384)).work(once=True)
     took = time.monotonic() - t0
-    assert [(o.entry_id, o.status) for o in outcomes] == [(e["id"], "FINISHED")], outcomes
-    done = get_entry(stores.queue, e["id"])
-    key = done["result_key"]
-    assert done["status"] == FINISHED and key == expected_key(done) and done["lease"] is None
-    assert [ev["status"] for ev in done["events"]] == ["PENDING_REVIEW", "APPROVED", "RUNNING", "FINISHED"]
+    assert [(o.entry_id, o.status) for o in outcomes] == [(e.id, "FINISHED")], outcomes
+    done = get_entry(stores.queue, e.id)
+    key = done.result_key
+    assert done.status == FINISHED and key == expected_key(done) and done.lease is None
+    assert [ev.status for ev in done.events] == ["PENDING_REVIEW", "APPROVED", "RUNNING", "FINISHED"]
     assert records(stores) == [f"records/{key}.json"]
     rec = stores.results.read_json(f"records/{key}.json")
     assert rec["key"] == key and rec["model"]["id"] == REAL_MODEL and rec["model"]["params"] > 0
     assert [(r["backend"], r["batch_size"], r["status"]) for r in rec["runs"]] == [("pytorch", 1, "ok")]
     assert rec["runs"][0]["latency_ms"]["p50"] > 0
+    from harness.record import check_record_dict
     from leaderboard.load import frames_from_table
     from store.table import read_results_table
 
-    table = read_results_table(stores.results)
+    table = read_results_table(stores.results, validate=check_record_dict)
     assert len(table) == 1
     wide, _ = frames_from_table(table)  # the row the leaderboard shows
     assert wide[["model", "backend", "precision"]].values.tolist() == [[REAL_MODEL, "pytorch", "fp32"]]
@@ -89,11 +97,11 @@ def test_real_harness_bad_input_fails_with_its_one_line_error(stores, tmp_path):
         stores.queue, f"local-dir:{tmp_path}/missing", FAST, revision="0" * 64, source="local-dir"
     )
     [outcome] = Worker(stores, settings()).work(once=True)
-    failed = get_entry(stores.queue, e["id"])
-    assert outcome.status == FAILED and failed["status"] == FAILED
-    assert failed["error"]["kind"] == "harness_error"
-    assert failed["error"]["message"] == f"local-dir {tmp_path}/missing is not a directory"
-    assert "is not a directory" in failed["error"]["traceback"]
+    failed = get_entry(stores.queue, e.id)
+    assert outcome.status == FAILED and failed.status == FAILED
+    assert failed.error.kind == "bad_model_spec"  # the harness's own kind, from its --error-file
+    assert failed.error.message == f"local-dir {tmp_path}/missing is not a directory"
+    assert "is not a directory" in failed.error.traceback
     assert records(stores) == []
 
 
@@ -104,8 +112,8 @@ def test_existing_result_finishes_without_running(stores, tmp_path, monkeypatch)
     key = expected_key(e)
     stores.results.create_json(f"records/{key}.json", {"key": key, "earlier": True})
     Worker(stores, settings(harness_cmd=fake_harness_cmd())).work(once=True)
-    done = get_entry(stores.queue, e["id"])
-    assert done["status"] == FINISHED and done["result_key"] == key and not log.exists()
+    done = get_entry(stores.queue, e.id)
+    assert done.status == FINISHED and done.result_key == key and not log.exists()
     assert stores.results.read_json(f"records/{key}.json")["earlier"] is True
 
 
@@ -117,9 +125,9 @@ def test_hanging_child_is_killed_with_its_group_at_the_limit(stores, tmp_path, m
     t0 = time.monotonic()
     [outcome] = Worker(stores, settings(timeout_s=3.0, harness_cmd=fake_harness_cmd())).work(once=True)
     took = time.monotonic() - t0
-    failed = get_entry(stores.queue, e["id"])
-    assert outcome.error_kind == "timeout" and failed["status"] == FAILED
-    assert failed["error"]["kind"] == "timeout" and "3 s limit" in failed["error"]["message"]
+    failed = get_entry(stores.queue, e.id)
+    assert outcome.error_kind == "timeout" and failed.status == FAILED
+    assert failed.error.kind == "timeout" and "3 s limit" in failed.error.message
     assert 3.0 <= took < 15, took
     assert live_processes_with(marker) == []  # the grandchild went with the group
 
@@ -147,13 +155,13 @@ def test_memory_limit_turns_a_big_allocation_into_oom(stores, monkeypatch):
     monkeypatch.setenv("FAKE_HARNESS_ALLOC_MB", "3000")
     e = add_approved(stores.queue, "resnet10t", FAST)
     [outcome] = Worker(stores, settings(memory_mb=1024, harness_cmd=fake_harness_cmd())).work(once=True)
-    failed = get_entry(stores.queue, e["id"])
-    assert outcome.error_kind == "oom" and failed["error"]["kind"] == "oom"
-    assert "MemoryError" in failed["error"]["traceback"]
+    failed = get_entry(stores.queue, e.id)
+    assert outcome.error_kind == "oom" and failed.error.kind == "oom"
+    assert "MemoryError" in failed.error.traceback
     # the same allocation without the limit succeeds (the limit, not the machine, stopped it)
     e2 = add_approved(stores.queue, "resnet10t", {**FAST, "batch_sizes": [2]})
     [ok] = Worker(stores, settings(memory_mb=None, harness_cmd=fake_harness_cmd())).work(once=True)
-    assert ok.status == FINISHED and get_entry(stores.queue, e2["id"])["status"] == FINISHED
+    assert ok.status == FINISHED and get_entry(stores.queue, e2.id).status == FINISHED
 
 
 def test_lease_lost_mid_run_writes_no_second_result(stores, monkeypatch):
@@ -175,9 +183,9 @@ def test_lease_lost_mid_run_writes_no_second_result(stores, monkeypatch):
     thread.join(30)
     assert [o.status for o in outcomes_b] == ["FINISHED"]
     assert out["a"].status == "LEASE_LOST"
-    done = get_entry(stores.queue, e["id"])
-    assert done["status"] == FINISHED and done["attempts"] == 1
-    assert [(ev["status"], ev["by"]) for ev in done["events"][-4:]] == [
+    done = get_entry(stores.queue, e.id)
+    assert done.status == FINISHED and done.attempts == 1
+    assert [(ev.status, ev.by) for ev in done.events[-4:]] == [
         (RUNNING, "worker-A"),
         (APPROVED, "recovery"),
         (RUNNING, "worker-B"),
@@ -188,9 +196,7 @@ def test_lease_lost_mid_run_writes_no_second_result(stores, monkeypatch):
 
 def test_two_worker_processes_race_over_ten_jobs(stores, tmp_path):
     log = tmp_path / "runs.log"
-    ids = {
-        add_approved(stores.queue, "resnet10t", {**FAST, "batch_sizes": [bs]})["id"] for bs in range(1, 11)
-    }
+    ids = {add_approved(stores.queue, "resnet10t", {**FAST, "batch_sizes": [bs]}).id for bs in range(1, 11)}
     env = cli_env(
         tmp_path / "data",
         LEADERBOARD_HARNESS_CMD=" ".join(fake_harness_cmd()),
@@ -208,11 +214,11 @@ def test_two_worker_processes_race_over_ten_jobs(stores, tmp_path):
     runs = log.read_text().splitlines()
     assert sorted(int(line.split()[1]) for line in runs) == list(range(1, 11))  # each job ran exactly once
     entries = list_entries(stores.queue)
-    assert {e["id"] for e in entries} == ids and {e["status"] for e in entries} == {FINISHED}
-    assert len(records(stores)) == 10 and {e["result_key"] for e in entries} == {
+    assert {e.id for e in entries} == ids and {e.status for e in entries} == {FINISHED}
+    assert len(records(stores)) == 10 and {e.result_key for e in entries} == {
         Path(p).stem for p in records(stores)
     }
-    by_worker = {e["events"][-1]["by"] for e in entries}
+    by_worker = {e.events[-1].by for e in entries}
     assert len(by_worker) == 2, f"one worker took every job: {outs}"
 
 
@@ -233,8 +239,8 @@ def test_worker_killed_mid_evaluation_is_finished_by_another(stores, tmp_path):
     try:
 
         def measuring():
-            cur = get_entry(stores.queue, e["id"])
-            return "measuring" in ((cur.get("progress") or {}).get("message") or "")
+            cur = get_entry(stores.queue, e.id)
+            return cur.progress is not None and "measuring" in cur.progress.message
 
         wait_for(measuring, 120, 0.2, "worker A to start measuring")
         groups = {_pgid(pid) for pid in live_processes_with(str(wtmp))} - {None}
@@ -245,14 +251,14 @@ def test_worker_killed_mid_evaluation_is_finished_by_another(stores, tmp_path):
     wait_for(lambda: not live_processes_with(str(wtmp)), 15, 0.2, "worker A's harness to die with it")
     [pgid] = groups
     wait_for(lambda: not group_members(pgid), 15, 0.2, "every process of the evaluation's group to die")
-    running = get_entry(stores.queue, e["id"])
-    assert running["status"] == RUNNING and records(stores) == []
+    running = get_entry(stores.queue, e.id)
+    assert running.status == RUNNING and records(stores) == []
     time.sleep(3.2)  # let A's lease expire
-    assert [x["status"] for x in recover_expired(stores.queue)] == [APPROVED]
+    assert [x.status for x in recover_expired(stores.queue)] == [APPROVED]
     [outcome] = Worker(stores, settings()).work(once=True)
-    done = get_entry(stores.queue, e["id"])
-    assert outcome.status == FINISHED and done["status"] == FINISHED and done["attempts"] == 1
-    assert records(stores) == [f"records/{done['result_key']}.json"]
+    done = get_entry(stores.queue, e.id)
+    assert outcome.status == FINISHED and done.status == FINISHED and done.attempts == 1
+    assert records(stores) == [f"records/{done.result_key}.json"]
     rec = stores.results.read_json(records(stores)[0])
     assert rec["runs"][0]["status"] == "ok"
 
@@ -272,9 +278,7 @@ def test_background_scheduler_drains_the_queue(stores, tmp_path):
     try:
         job = sched.get_job(JOB_ID)
         assert job.max_instances == 1 and job.coalesce is True
-        wait_for(
-            lambda: get_entry(stores.queue, e["id"])["status"] == FINISHED, 60, 0.2, "the scheduled worker"
-        )
+        wait_for(lambda: get_entry(stores.queue, e.id).status == FINISHED, 60, 0.2, "the scheduled worker")
     finally:
         sched.worker.stop_event.set()
         sched.shutdown(wait=True)
