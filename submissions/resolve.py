@@ -1,32 +1,44 @@
-"""I/O side of a submission: does the model exist, which revision, how many parameters.
+"""I/O side of a submission: does the model exist, which revision, and what do its weights really hold.
 
-timm: ``timm.is_model`` + instantiation on the meta device (no memory, no weights). Hub: ``model_info``
-(sha, files, safetensors metadata), else config.json built on the meta device. local-dir: files present,
-config.json checked against timm's registry, revision = sha256 of the weights, count from the safetensors
-header (no tensor is loaded).
+The parameter cap is applied to what the weights file holds (tensor shapes from the safetensors header,
+nothing loaded), and the weights must fit, tensor for tensor, the model that config.json declares (built
+on the meta device, nothing allocated) - the harness loads them strictly, so a config declaring a huge
+model next to tiny weights, or the reverse, would only fail (or blow up) after approval. Reads are
+bounded (header size, tensor count, nesting; config.json size) and refusals never echo file contents.
+
+timm: ``timm.is_model`` + the architecture built on the meta device. Hub: ``model_info`` (sha, files),
+config.json and the weights header fetched at that sha. local-dir: the resolved real path, validated
+like any id, regular files only, revision = sha256 of the weights.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import settings
 from submissions.validate import (
     CONFIG_NAME,
     WEIGHTS_NAME,
     ModelRef,
     SubmissionRefused,
     check_hub_info,
+    check_local_root,
     check_weight_files,
-    hub_param_count,
 )
 
-MAX_HEADER_BYTES = 100 * 2**20
+MAX_HEADER_BYTES = 100 * 2**20  # a real header is a few KB-MB; more is an attack or not safetensors
+MAX_TENSORS = 100_000
+MAX_DIMS = 8
+MAX_CONFIG_BYTES = 2**20
+
+Shapes = dict[str, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -57,26 +69,66 @@ def resolve_timm(ref: ModelRef) -> Resolved:
     return Resolved("timm", ref.model, None, params)
 
 
-def safetensors_param_count(path: Path) -> int:
-    """Total elements of all tensors, from the safetensors JSON header only."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) != 8:
-            raise SubmissionRefused(f"{path} is not a safetensors file (too short)")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER_BYTES:
-            raise SubmissionRefused(f"{path} has an implausible safetensors header ({n} bytes)")
-        try:
-            header = json.loads(fh.read(n))
-        except ValueError:
-            raise SubmissionRefused(f"{path} is not a valid safetensors file (bad header)") from None
-    total = 0
+# --- safetensors header -------------------------------------------------------------------------
+def parse_safetensors_header(raw: bytes, where: str) -> Shapes:
+    """Tensor name -> shape from a header's JSON; refuses anything malformed without quoting it."""
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SubmissionRefused(f"{where} is not a valid safetensors file (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise SubmissionRefused(f"{where} is not a valid safetensors file (header is not an object)")
+    if len(header) > MAX_TENSORS:
+        raise SubmissionRefused(f"{where} holds more than {MAX_TENSORS} tensors")
+    shapes: Shapes = {}
     for name, meta in header.items():
         if name == "__metadata__":
             continue
         shape = meta.get("shape") if isinstance(meta, dict) else None
-        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise SubmissionRefused(f"{path} has a tensor {name!r} without a valid shape")
+        if (
+            not isinstance(shape, list)
+            or len(shape) > MAX_DIMS
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        ):
+            raise SubmissionRefused(f"{where} has a tensor without a valid shape (not a safetensors file?)")
+        shapes[name] = tuple(shape)
+    return shapes
+
+
+def read_safetensors_shapes(path: Path, where: str) -> Shapes:
+    """Shapes from a local safetensors file's header (bounded read; regular files only)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise SubmissionRefused(
+            f"{where}: cannot open {WEIGHTS_NAME} (missing, a link, or unreadable)"
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SubmissionRefused(f"{where}: {WEIGHTS_NAME} is not a regular file")
+        head = fh.read(8)
+        if len(head) != 8:
+            raise SubmissionRefused(f"{where}/{WEIGHTS_NAME} is not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER_BYTES:
+            raise SubmissionRefused(
+                f"{where}/{WEIGHTS_NAME} declares a {n}-byte header (at most {MAX_HEADER_BYTES}); "
+                "not a safetensors file"
+            )
+        raw = fh.read(n)
+    if len(raw) != n:
+        raise SubmissionRefused(f"{where}/{WEIGHTS_NAME} is truncated (header shorter than declared)")
+    return parse_safetensors_header(raw, f"{where}/{WEIGHTS_NAME}")
+
+
+def safetensors_param_count(path: Path) -> int:
+    """Total elements of all tensors, from the safetensors header only."""
+    return count_elements(read_safetensors_shapes(path, str(path.parent)))
+
+
+def count_elements(shapes: Shapes) -> int:
+    total = 0
+    for shape in shapes.values():
         count = 1
         for d in shape:
             count *= d
@@ -84,58 +136,123 @@ def safetensors_param_count(path: Path) -> int:
     return total
 
 
-def _check_config(cfg_path: Path) -> dict:
-    from harness.errors import HarnessError
-    from harness.models import check_architecture, check_model_args, read_hub_config
-
+# --- config.json vs weights ---------------------------------------------------------------------
+def read_config(path: Path, where: str) -> dict[str, Any]:
+    """config.json, bounded and regular-file only, checked the way the harness checks it."""
     try:
-        cfg = read_hub_config(cfg_path)
-        check_architecture(cfg.get("architecture"))
-        check_model_args(cfg.get("model_args"))
-    except HarnessError as exc:
-        raise SubmissionRefused(str(exc)) from None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        raise SubmissionRefused(
+            f"{where}: cannot open {CONFIG_NAME} (missing, a link, or unreadable)"
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise SubmissionRefused(f"{where}: {CONFIG_NAME} is not a regular file")
+        raw = fh.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise SubmissionRefused(f"{where}/{CONFIG_NAME} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    try:
+        cfg = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise SubmissionRefused(f"{where}/{CONFIG_NAME} is not valid JSON") from None
+    if not isinstance(cfg, dict) or "architecture" not in cfg:
+        raise SubmissionRefused(f"{where}/{CONFIG_NAME} has no 'architecture' (timm's Hub layout expected)")
     return cfg
 
 
+def config_shapes(cfg: dict[str, Any], where: str) -> Shapes:
+    """State-dict shapes of the model config.json declares, built on the meta device (no memory)."""
+    import torch
+
+    from harness.errors import HarnessError
+    from harness.models import build_from_config
+
+    try:
+        with torch.device("meta"):
+            model = build_from_config(cfg)[0]
+    except HarnessError as exc:  # its message may quote config.json: say only which rule it broke
+        raise SubmissionRefused(
+            f"{where}/{CONFIG_NAME} is not accepted ({exc.kind.replace('_', ' ')}): timm's Hub layout with a "
+            "known architecture and plain model_args is required"
+        ) from None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_weights_fit(weights: Shapes, declared: Shapes, where: str) -> None:
+    """The harness loads strictly: every tensor must match in name and shape."""
+    missing = declared.keys() - weights.keys()
+    unexpected = weights.keys() - declared.keys()
+    reshaped = [k for k in declared.keys() & weights.keys() if declared[k] != weights[k]]
+    if missing or unexpected or reshaped:
+        raise SubmissionRefused(
+            f"{where}: the weights do not fit the model {CONFIG_NAME} declares ({len(missing)} tensor(s) "
+            f"missing, {len(unexpected)} unexpected, {len(reshaped)} with another shape; config.json "
+            f"declares {count_elements(declared) / 1e6:.2f}M values, the weights hold "
+            f"{count_elements(weights) / 1e6:.2f}M)"
+        )
+
+
+def weights_params(cfg: dict[str, Any], weights: Shapes, where: str) -> int:
+    """Parameter count from the weights, after checking they fit config.json's model."""
+    check_weights_fit(weights, config_shapes(cfg, where), where)
+    return count_elements(weights)
+
+
+# --- local-dir ----------------------------------------------------------------------------------
 def resolve_local(ref: ModelRef) -> Resolved:
     from harness.models import sha256_file
 
-    root = Path(ref.name).resolve()  # the harness names the model by its resolved path
+    try:
+        root = Path(ref.name).resolve(strict=True)  # the harness names the model by its resolved path
+    except (OSError, RuntimeError):  # missing, or a symlink loop
+        raise SubmissionRefused(f"local-dir {ref.name} does not exist (or is a symlink loop)") from None
+    check_local_root(root, _data_dir())
+    where = f"local-dir {root}"
     if not root.is_dir():
-        raise SubmissionRefused(f"local-dir {root} does not exist or is not a directory")
-    check_weight_files([p.name for p in root.iterdir() if p.is_file()], f"local-dir {root}")
-    _check_config(root / CONFIG_NAME)
+        raise SubmissionRefused(f"{where} is not a directory")
+    check_weight_files(sorted(p.name for p in root.iterdir() if p.is_file()), where)
+    cfg = read_config(root / CONFIG_NAME, where)
     weights = root / WEIGHTS_NAME
-    params = safetensors_param_count(weights)
+    params = weights_params(cfg, read_safetensors_shapes(weights, where), where)
     return Resolved("local-dir", f"local-dir:{root}", sha256_file(weights), params)
 
 
+def _data_dir() -> Path:
+    return Path(settings.get("LEADERBOARD_DATA_DIR")).resolve()
+
+
+# --- Hub ----------------------------------------------------------------------------------------
 def _hub_model_info(repo: str, revision: str | None):
     from huggingface_hub import model_info
 
     return model_info(repo, revision=revision, files_metadata=True)
 
 
-def _hub_config_params(repo: str, sha: str) -> int | None:
-    """Fallback when the Hub has no safetensors metadata: build config.json's model on the meta device."""
+def _hub_config(repo: str, sha: str) -> dict[str, Any]:
     from huggingface_hub import hf_hub_download
 
-    from harness.errors import HarnessError
-    from harness.models import build_from_config
+    path = Path(hf_hub_download(repo, CONFIG_NAME, revision=sha))
+    return read_config(path.resolve(), f"{repo}@{sha[:12]}")
 
-    cfg_path = Path(hf_hub_download(repo, CONFIG_NAME, revision=sha))
-    cfg = _check_config(cfg_path)
+
+def _hub_weight_shapes(repo: str, sha: str) -> Shapes:
+    """The weights header, fetched by the Hub client (a range request; it caps the header size too)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import SafetensorsParsingError
+
+    where = f"{repo}@{sha[:12]}/{WEIGHTS_NAME}"
     try:
-        return count_params_on_meta(lambda: build_from_config(cfg)[0])
-    except HarnessError as exc:
-        raise SubmissionRefused(str(exc)) from None
+        meta = HfApi().parse_safetensors_file_metadata(repo, WEIGHTS_NAME, revision=sha)
+    except SafetensorsParsingError:
+        raise SubmissionRefused(f"{where} is not a valid safetensors file (unreadable header)") from None
+    shapes = {name: info.shape for name, info in meta.tensors.items()}
+    return parse_safetensors_header(json.dumps({k: {"shape": v} for k, v in shapes.items()}).encode(), where)
 
 
 def resolve_hub(
     ref: ModelRef,
     revision: str | None,
     model_info: Callable[[str, str | None], Any] | None = None,
-    config_params: Callable[[str, str], int | None] | None = None,
 ) -> Resolved:
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -158,24 +275,24 @@ def resolve_hub(
         raise SubmissionRefused(
             f"cannot check {ref.name} on the Hub right now ({type(exc).__name__}); try again later"
         ) from None
-    cap = os.environ.get("HARNESS_MAX_DOWNLOAD_MB")
-    sha = check_hub_info(info, ref.name, float(cap) if cap else 4096.0)
-    params = hub_param_count(info)
-    if params is None:
-        try:
-            params = (config_params or _hub_config_params)(ref.name, sha)
-        except SubmissionRefused:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise SubmissionRefused(
-                f"cannot read {ref.name}/{CONFIG_NAME} to count parameters ({type(exc).__name__}); try again later"
-            ) from None
+    sha = check_hub_info(info, ref.name, settings.get("HARNESS_MAX_DOWNLOAD_MB"), MAX_CONFIG_BYTES)
+    try:
+        cfg = _hub_config(ref.name, sha)
+        weights = _hub_weight_shapes(ref.name, sha)
+    except SubmissionRefused:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise SubmissionRefused(
+            f"cannot read {ref.name}'s {CONFIG_NAME} and weights header right now ({type(exc).__name__}); "
+            "try again later"
+        ) from None
+    params = weights_params(cfg, weights, f"{ref.name}@{sha[:12]}")
     return Resolved("hf-hub", ref.model, sha, params)
 
 
-def resolve(ref: ModelRef, revision: str | None, model_info=None, config_params=None) -> Resolved:
+def resolve(ref: ModelRef, revision: str | None, model_info=None) -> Resolved:
     if ref.source == "timm":
         return resolve_timm(ref)
     if ref.source == "local-dir":
         return resolve_local(ref)
-    return resolve_hub(ref, revision, model_info, config_params)
+    return resolve_hub(ref, revision, model_info)

@@ -1,30 +1,37 @@
-"""Validate a submission completely, then write one PENDING_REVIEW queue entry (create-only).
+"""Validate a submission completely, then write one PENDING_REVIEW queue entry.
 
-Order: syntax (id, revision, submitter, settings) -> rate limit -> existence/revision/size (network or
-disk) -> duplicates (queue entries and result keys). Nothing is written unless every check passes.
+Order: syntax (id, revision, submitter) -> the whole benchmark config, normalised and checked against
+what this board's workers would run -> existence, revision, weights vs config.json, parameter cap
+(network or disk) -> already evaluated? -> rate-limit slot (compare-and-swap) -> duplicate claim
+(compare-and-swap) -> the entry (create-only). Both limits are atomic on the local and the Hub store;
+if a later step fails, the slot and the claim taken so far are handed back, so nothing is lost and no
+phantom blocks a resubmission. Nothing is written unless every check passes.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import settings
+from eval_queue.claims import Duplicate, claim, release
+from eval_queue.entries import create_entry, list_entries
+from eval_queue.entry import QueueEntry, fingerprint, make_entry, utc_now
+from store import layout
+from submissions.limits import release_slot, take_slot
 from submissions.resolve import resolve
 from submissions.validate import (
     SubmissionRefused,
+    check_job,
     check_not_duplicate,
+    check_not_evaluated,
     check_params,
-    check_rate_limit,
     check_submitter,
     merge_revision,
     parse_model_id,
     parse_rate_limit,
 )
-
-DEFAULT_RATE_LIMIT = "5/7d"
-DEFAULT_MAX_PARAMS_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -32,33 +39,40 @@ class SubmissionSettings:
     allow_local_dirs: bool
     max_params_m: float | None
     rate_limit: tuple[int, timedelta] | None
+    datasets: tuple[str, ...] = ("digits",)  # what a submitter may pick (or none)
+    devices: tuple[str, ...] = ("cpu",)  # what this board's workers evaluate on
 
     @classmethod
     def from_env(cls, backend: str = "local") -> SubmissionSettings:
         """LEADERBOARD_ALLOW_LOCAL_DIRS (default on for the local backend, off for the Hub),
-        LEADERBOARD_MAX_PARAMS_M (default 1000, 0 = no cap), LEADERBOARD_RATE_LIMIT (default 5/7d, 0 = off)."""
-        local = os.environ.get("LEADERBOARD_ALLOW_LOCAL_DIRS")
-        allow = (backend == "local") if local in (None, "") else local.strip().lower() in ("1", "true", "yes")
+        LEADERBOARD_MAX_PARAMS_M (0 = no cap), LEADERBOARD_RATE_LIMIT (0 = off), LEADERBOARD_DATASETS,
+        LEADERBOARD_WORKER_DEVICES (default cpu)."""
+        allow = settings.get("LEADERBOARD_ALLOW_LOCAL_DIRS")
         try:
-            cap = float(os.environ.get("LEADERBOARD_MAX_PARAMS_M", DEFAULT_MAX_PARAMS_M))
-            limit = parse_rate_limit(os.environ.get("LEADERBOARD_RATE_LIMIT", DEFAULT_RATE_LIMIT))
+            limit = parse_rate_limit(settings.get("LEADERBOARD_RATE_LIMIT"))
         except ValueError as exc:
             raise SubmissionRefused(f"board misconfigured: {exc}") from None
-        return cls(allow, cap or None, limit)
+        return cls(
+            allow_local_dirs=(backend == "local") if allow is None else allow,
+            max_params_m=settings.get("LEADERBOARD_MAX_PARAMS_M") or None,
+            rate_limit=limit,
+            datasets=tuple(settings.get("LEADERBOARD_DATASETS")),
+            devices=tuple(settings.get("LEADERBOARD_WORKER_DEVICES") or ("cpu",)),
+        )
 
 
-def normalise_config(config: Any) -> dict[str, Any]:
-    """BenchmarkConfig dict from a partial dict (None values take the defaults) or a BenchmarkConfig."""
+def normalise_config(config: Any):
+    """The strict, normalised BenchmarkConfig of a partial dict (None values take the defaults)."""
     from harness.config import BenchmarkConfig, ConfigError
 
     if isinstance(config, BenchmarkConfig):
-        return config.to_dict()
+        return config
     if config is not None and not isinstance(config, dict):
         raise SubmissionRefused("benchmark settings must be an object")
     try:
-        return BenchmarkConfig.from_dict({k: v for k, v in (config or {}).items() if v is not None}).to_dict()
+        return BenchmarkConfig.from_dict({k: v for k, v in (config or {}).items() if v is not None})
     except (ConfigError, TypeError) as exc:
-        raise SubmissionRefused(f"invalid benchmark settings: {exc}") from None
+        raise SubmissionRefused(f"invalid benchmark settings: {' '.join(str(exc).split())[:300]}") from None
 
 
 def _stores(target: Any, results: Any) -> tuple[Any, Any, str]:
@@ -80,16 +94,13 @@ def submit(
     settings: SubmissionSettings | None = None,
     now: datetime | None = None,
     hub_model_info=None,
-    hub_config_params=None,
-) -> dict[str, Any]:
-    """Queue ``model`` for review; returns the new entry (a dict). Raises :class:`SubmissionRefused`.
+) -> QueueEntry:
+    """Queue ``model`` for review; returns the new entry. Raises :class:`SubmissionRefused`.
 
-    ``stores_or_queue`` is a ``store.Stores`` (preferred: duplicates are also checked against results)
-    or the queue store alone (then pass ``results=`` for the result-key check).
+    ``stores_or_queue`` is a ``store.Stores`` (preferred: results are checked too) or the queue store
+    alone (then pass ``results=`` for the already-evaluated check).
     """
-    from eval_queue.entries import create_entry, list_entries
-    from eval_queue.entry import make_entry, utc_now
-    from harness.config import BenchmarkConfig, result_key
+    from harness.config import result_key
     from harness.environment import hardware_profile
 
     queue, results, backend = _stores(stores_or_queue, results)
@@ -100,18 +111,55 @@ def submit(
     wanted_revision = merge_revision(ref, revision)
     who = check_submitter(submitted_by)
     cfg = normalise_config(config)
+    check_job(cfg, ref.source, settings.datasets, settings.devices)
 
-    entries = list_entries(queue)
-    check_rate_limit(entries, who, now, settings.rate_limit)
-
-    found = resolve(ref, wanted_revision, hub_model_info, hub_config_params)
+    found = resolve(ref, wanted_revision, hub_model_info)
     check_params(found.params, settings.max_params_m, found.model)
-
-    key = result_key(
-        found.model, found.revision, BenchmarkConfig.from_dict(cfg), hardware_profile(cfg["device"])
+    what = f"{found.model}@{(found.revision or 'no-revision')[:12]}"
+    key = result_key(found.model, found.revision, cfg, hardware_profile(cfg.device))
+    check_not_evaluated(
+        key if results is not None and results.exists(layout.record_path(key)) else None, what
     )
-    existing = key if results is not None and results.exists(f"records/{key}.json") else None
-    check_not_duplicate(entries, found.model, found.revision, cfg, existing)
 
-    entry = make_entry(found.model, found.source, found.revision, cfg, who, now, params=found.params)
-    return create_entry(queue, entry).to_dict()
+    cfg_dict = cfg.to_dict()
+    fp = fingerprint(found.model, found.revision, cfg_dict)
+    entries = list_entries(queue)
+    check_not_duplicate(entries, fp, what)  # entries written before claim files existed
+
+    entry = make_entry(found.model, found.source, found.revision, cfg_dict, who, now, params=found.params)
+    return _enqueue(queue, entry, fp, what, settings.rate_limit, entries)
+
+
+def _enqueue(
+    queue: Any,
+    entry: QueueEntry,
+    fp: str,
+    what: str,
+    rate_limit: tuple[int, timedelta] | None,
+    legacy: list[QueueEntry],
+) -> QueueEntry:
+    """Take a rate slot, claim the job, write the entry; hand back what was taken if a later step fails
+    (unless the entry did get written: a lost reply from the Hub is not a lost entry)."""
+    if rate_limit is not None:
+        take_slot(queue, entry.submitted_by, entry.id, entry.submitted, rate_limit, legacy)
+    claimed = False
+    try:
+        claim(queue, fp, entry.id, entry.submitted, what)
+        claimed = True
+        return create_entry(queue, entry)
+    except BaseException as exc:
+        written = _exists(queue, entry)
+        if claimed and not written:
+            release(queue, fp, entry.id)
+        if rate_limit is not None and not written:
+            release_slot(queue, entry.submitted_by, entry.id)
+        if isinstance(exc, Duplicate):
+            raise SubmissionRefused(str(exc)) from None
+        raise
+
+
+def _exists(queue: Any, entry: QueueEntry) -> bool:
+    try:
+        return queue.exists(layout.entry_path(entry.id))
+    except Exception:  # noqa: BLE001 - cannot tell: keep the claim (it expires), never lose an entry
+        return True

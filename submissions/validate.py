@@ -7,8 +7,12 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from eval_queue.entry import QueueEntry
 
 MAX_ID_LEN = 200
 MAX_PART_LEN = 96
@@ -114,16 +118,7 @@ def parse_model_id(text: Any, allow_local_dirs: bool) -> ModelRef:
                 "local-dir models are not accepted on this board (LEADERBOARD_ALLOW_LOCAL_DIRS is off); "
                 "push the model to the Hub and submit org/name"
             )
-        path = text[len("local-dir:") :]
-        _no_traversal(path, "path")
-        if not path.startswith("/"):
-            _refuse(f"local-dir path {path!r} must be absolute (start with /)")
-        if not _LOCAL_PATH.match(path):
-            _refuse(f"local-dir path {path!r} may only contain letters, digits and . _ + - /")
-        norm = posixpath.normpath(path)
-        if norm != path.rstrip("/") or norm == "/":
-            _refuse(f"local-dir path {path!r} is not a normalised directory path (try {norm!r})")
-        return ModelRef("local-dir", norm)
+        return ModelRef("local-dir", check_local_path(text[len("local-dir:") :]))
     _no_traversal(text, "model id")
     bad = sorted(set(text) & _SHELL_META)
     if bad:
@@ -151,6 +146,39 @@ def parse_model_id(text: Any, allow_local_dirs: bool) -> ModelRef:
     if not _TIMM_ARCH.match(text):
         _refuse(f"timm architecture {text!r} may only contain letters, digits, '_' and '-'")
     return ModelRef("timm", text)
+
+
+def check_local_path(path: str) -> str:
+    """An absolute, normalised path of plain characters (as typed, and again once symlinks resolve)."""
+    _no_traversal(path, "path")
+    if not path.startswith("/"):
+        _refuse(f"local-dir path {path!r} must be absolute (start with /)")
+    if not _LOCAL_PATH.match(path):
+        _refuse(f"local-dir path {path!r} may only contain letters, digits and . _ + - /")
+    norm = posixpath.normpath(path)
+    if norm != path.rstrip("/") or norm == "/":
+        _refuse(f"local-dir path {path!r} is not a normalised directory path (try {norm!r})")
+    return norm
+
+
+# Never a model folder, whatever a symlink says: kernel and device views, system configuration.
+SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/etc", "/boot", "/run", "/var/run", "/root")
+
+
+def _inside(path: PurePosixPath, folder: PurePosixPath) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_local_root(root: Path, data_dir: Path) -> None:
+    """The resolved (real) folder of a local-dir model: validated like a typed path, outside system
+    folders and outside the board's own data directory (queue entries, results, tokens' neighbours)."""
+    check_local_path(str(root))
+    real = PurePosixPath(root)
+    for system in SYSTEM_DIRS:
+        if _inside(real, PurePosixPath(system)):
+            _refuse(f"local-dir {root} is inside {system}; point to a folder that holds a model")
+    if _inside(real, PurePosixPath(data_dir)) or _inside(PurePosixPath(data_dir), real):
+        _refuse(f"local-dir {root} overlaps the board's data directory; copy the model elsewhere")
 
 
 def merge_revision(ref: ModelRef, revision: str | None) -> str | None:
@@ -195,33 +223,7 @@ def parse_rate_limit(text: str) -> tuple[int, timedelta] | None:
     return count, timedelta(seconds=n * _UNITS[unit])
 
 
-def _when(entry: dict) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(entry.get("submitted_at")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def check_rate_limit(
-    entries: list[dict], submitter: str, now: datetime, limit: tuple[int, timedelta] | None
-) -> None:
-    """Refuse when ``submitter`` already made ``count`` submissions inside the window (any status)."""
-    if limit is None:
-        return
-    count, window = limit
-    since = now - window
-    mine = sorted(
-        t for e in entries if e.get("submitted_by") == submitter and (t := _when(e)) is not None and t > since
-    )
-    if len(mine) >= count:
-        again = mine[len(mine) - count] + window
-        _refuse(
-            f"rate limit: {submitter} made {len(mine)} submissions in the last {_fmt(window)} "
-            f"(limit {count}); try again after {again.strftime('%Y-%m-%d %H:%M UTC')}"
-        )
-
-
-def _fmt(window: timedelta) -> str:
+def format_window(window: timedelta) -> str:
     s = int(window.total_seconds())
     for unit, n in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if s % n == 0 and s >= n:
@@ -230,25 +232,40 @@ def _fmt(window: timedelta) -> str:
 
 
 # --- duplicates, size ---------------------------------------------------------------------------
-def check_not_duplicate(
-    entries: list[dict], model: str, revision: str | None, config: dict, existing_result: str | None
-) -> None:
+def check_not_duplicate(entries: list[QueueEntry], fingerprint: str, what: str) -> None:
+    """Entries from before claim files existed: the same job still active (not REJECTED/FAILED)."""
     for e in entries:
-        if (
-            e.get("status") not in ("REJECTED", "FAILED")
-            and e.get("model") == model
-            and e.get("revision") == revision
-            and e.get("config") == config
-        ):
+        if e.status not in ("REJECTED", "FAILED") and e.fingerprint == fingerprint:
             _refuse(
-                f"{model}@{(revision or 'no-revision')[:12]} with these settings is already in the queue as "
-                f"{e.get('id')} ({e.get('status')}); change the settings or the revision to submit again"
+                f"{what} with these settings is already in the queue as {e.id} ({e.status}); change the "
+                "settings or the revision to submit again"
             )
+
+
+def check_not_evaluated(existing_result: str | None, what: str) -> None:
     if existing_result:
         _refuse(
-            f"{model}@{(revision or 'no-revision')[:12]} with these settings was already evaluated "
-            f"(result {existing_result}); see the leaderboard"
+            f"{what} with these settings was already evaluated (result {existing_result}); see the leaderboard"
         )
+
+
+def check_job(config: Any, source: str, datasets: tuple[str, ...], devices: tuple[str, ...]) -> None:
+    """What a worker would refuse after approval, refused now: datasets the board does not offer,
+    devices no worker has, a dataset with random weights (accuracy would mean nothing), extra settings."""
+    if config.extra:
+        _refuse("extra benchmark settings are not accepted in submissions")
+    if config.dataset is not None and config.dataset not in datasets:
+        offered = ", ".join(datasets) if datasets else "none"
+        _refuse(f"dataset {config.dataset[:60]!r} is not offered on this board (offered: {offered}; or none)")
+    if config.device not in devices:
+        _refuse(f"device {config.device!r} is not available on this board's workers ({', '.join(devices)})")
+    if source == "timm" and (config.dataset is not None or config.robustness):
+        _refuse(
+            "timm architectures are evaluated with random weights, so a dataset (accuracy, robustness) is "
+            "meaningless; leave the dataset empty, or submit the Hub repo with trained weights"
+        )
+    if config.robustness and config.dataset is None:
+        _refuse("robustness needs a dataset (top-1 under corruptions); pick one or turn robustness off")
 
 
 def check_params(params: int | None, max_params_m: float | None, model: str) -> None:
@@ -279,7 +296,9 @@ def check_weight_files(files: list[str], where: str) -> None:
         )
 
 
-def check_hub_info(info: Any, repo: str, max_download_mb: float | None = None) -> str:
+def check_hub_info(
+    info: Any, repo: str, max_download_mb: float | None = None, max_config_bytes: int | None = None
+) -> str:
     """Check a ``huggingface_hub.ModelInfo``: resolved sha, safetensors + config.json, size. Returns the sha."""
     sha = getattr(info, "sha", None)
     if not sha or not re.fullmatch(r"[0-9a-f]{40}", str(sha)):
@@ -295,10 +314,7 @@ def check_hub_info(info: Any, repo: str, max_download_mb: float | None = None) -
         _refuse(
             f"{repo}/{WEIGHTS_NAME} is {size / 2**20:.0f} MB, above the {max_download_mb:g} MB download cap"
         )
+    config_size = getattr(siblings[CONFIG_NAME], "size", None)
+    if max_config_bytes and isinstance(config_size, int) and config_size > max_config_bytes:
+        _refuse(f"{repo}/{CONFIG_NAME} is larger than {max_config_bytes} bytes")
     return str(sha)
-
-
-def hub_param_count(info: Any) -> int | None:
-    st = getattr(info, "safetensors", None)
-    total = getattr(st, "total", None) if st is not None else None
-    return int(total) if isinstance(total, int) and total > 0 else None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from huggingface_hub.hf_api import ModelInfo
@@ -10,12 +12,13 @@ from huggingface_hub.hf_api import ModelInfo
 from submissions.validate import (
     SubmissionRefused,
     check_hub_info,
+    check_job,
+    check_local_root,
     check_not_duplicate,
+    check_not_evaluated,
     check_params,
-    check_rate_limit,
     check_revision,
     check_submitter,
-    hub_param_count,
     merge_revision,
     parse_model_id,
     parse_rate_limit,
@@ -77,8 +80,18 @@ def test_hostile_model_ids_are_refused_with_a_reason(model_id, expected):
     assert expected.strip("'") in msg or expected in msg, msg
 
 
-def test_at_least_thirty_hostile_ids():
-    assert len(HOSTILE_IDS) >= 30
+def test_hostile_ids_through_submit_write_nothing_and_echo_only_the_id(tmp_path):
+    """The public entry point refuses every hostile id before touching the network or the queue."""
+    from submissions import SubmissionSettings, submit
+    from tests._queue_helpers import make_stores
+
+    stores = make_stores(tmp_path)
+    closed = SubmissionSettings(allow_local_dirs=False, max_params_m=None, rate_limit=(1, timedelta(days=1)))
+    for model_id, _ in HOSTILE_IDS:
+        with pytest.raises(SubmissionRefused) as err:
+            submit(stores, model_id, submitted_by="mallory", settings=closed)
+        assert "\n" not in str(err.value)
+    assert stores.queue.list_files("") == []  # no entry, no claim, no rate slot taken
 
 
 LOCAL_IDS = [
@@ -144,30 +157,65 @@ def test_rate_limit_parsing_and_window():
     for bad in ("5", "five/7d", "5/7y", "0/1d"):
         with pytest.raises(ValueError):
             parse_rate_limit(bad)
-    now = datetime(2026, 1, 10, tzinfo=UTC)
-
-    def entry(days_ago, who="alice"):
-        t = now - timedelta(days=days_ago)
-        return {"submitted_by": who, "submitted_at": t.isoformat().replace("+00:00", "Z")}
-
-    entries = [entry(1), entry(2), entry(8), entry(0.5, "bob")]
-    check_rate_limit(entries, "alice", now, (3, timedelta(days=7)))  # 2 inside the window: fine
-    with pytest.raises(SubmissionRefused, match=r"alice made 2 submissions in the last 7 days \(limit 2\)"):
-        check_rate_limit(entries, "alice", now, (2, timedelta(days=7)))
-    check_rate_limit(entries, "alice", now, None)
 
 
 def test_duplicates_ignore_rejected_and_failed_entries():
+    from eval_queue.entry import fingerprint, make_entry
+
     cfg = {"device": "cpu"}
-    base = {"model": "resnet18", "revision": None, "config": cfg, "id": "e1"}
+    base = make_entry("resnet18", "timm", None, cfg, "alice", datetime(2026, 1, 1, tzinfo=UTC))
+    fp = fingerprint("resnet18", None, cfg)
     for status in ("REJECTED", "FAILED"):
-        check_not_duplicate([{**base, "status": status}], "resnet18", None, cfg, None)
+        check_not_duplicate([replace(base, status=status)], fp, "resnet18")
     for status in ("PENDING_REVIEW", "APPROVED", "RUNNING", "FINISHED"):
-        with pytest.raises(SubmissionRefused, match="already in the queue as e1"):
-            check_not_duplicate([{**base, "status": status}], "resnet18", None, cfg, None)
-    check_not_duplicate([{**base, "status": "APPROVED"}], "resnet18", None, {"device": "cuda"}, None)
+        with pytest.raises(SubmissionRefused, match=f"already in the queue as {base.id}"):
+            check_not_duplicate([replace(base, status=status)], fp, "resnet18")
+    check_not_duplicate([base], fingerprint("resnet18", None, {"device": "cuda"}), "resnet18")
+    assert fingerprint("m", None, {"a": 1, "b": [1]}) == fingerprint("m", None, {"b": [1], "a": 1})
     with pytest.raises(SubmissionRefused, match="already evaluated"):
-        check_not_duplicate([], "resnet18", None, cfg, "abc123")
+        check_not_evaluated("abc123", "resnet18")
+
+
+def _cfg(**kw):
+    from harness.config import BenchmarkConfig
+
+    return BenchmarkConfig.from_dict({"backends": ["pytorch"], **kw})
+
+
+def test_job_checks_refuse_what_a_worker_would_refuse():
+    offered, cpu = ("digits",), ("cpu",)
+    check_job(_cfg(), "timm", offered, cpu)
+    check_job(_cfg(dataset="digits", robustness=True), "hf-hub", offered, cpu)
+    for cfg, source, match in [
+        (_cfg(dataset="/"), "hf-hub", "not offered on this board"),
+        (_cfg(dataset="/proc/self/environ"), "local-dir", "not offered"),
+        (_cfg(dataset="<img src=x>"), "hf-hub", "not offered"),
+        (_cfg(device="cuda"), "hf-hub", "not available on this board's workers"),
+        (_cfg(dataset="digits"), "timm", "random weights"),
+        (_cfg(robustness=True), "hf-hub", "robustness needs a dataset"),
+        (_cfg(extra={"x": 1}), "hf-hub", "extra benchmark settings"),
+    ]:
+        with pytest.raises(SubmissionRefused, match=match):
+            check_job(cfg, source, offered, cpu)
+    check_job(_cfg(device="cuda"), "hf-hub", offered, ("cpu", "cuda"))
+
+
+def test_local_roots_outside_system_and_data_folders(tmp_path):
+    data = tmp_path / "data"
+    check_local_root(tmp_path / "models" / "m", data)
+    for bad, match in [
+        ("/proc/1", "inside /proc"),
+        ("/sys/kernel", "inside /sys"),
+        ("/dev", "inside /dev"),
+        ("/etc/ssl", "inside /etc"),
+    ]:
+        with pytest.raises(SubmissionRefused, match=match):
+            check_local_root(Path(bad), data)
+    for bad in (data, data / "queue", tmp_path):  # inside the data dir, or containing it
+        with pytest.raises(SubmissionRefused, match="overlaps the board's data directory"):
+            check_local_root(bad, data)
+    with pytest.raises(SubmissionRefused, match="may only contain"):
+        check_local_root(tmp_path / "a;b", data)
 
 
 def test_param_cap():
@@ -195,6 +243,5 @@ def test_hub_info_checks():
         check_hub_info(_info(["config.json", "model.safetensors"], gated="auto"), "org/m")
     with pytest.raises(SubmissionRefused, match="download cap"):
         check_hub_info(_info(["config.json", "model.safetensors"]), "org/m", max_download_mb=0.0001)
-    info = ModelInfo(id="org/m", sha="a" * 40, safetensors={"parameters": {"F32": 1234}, "total": 1234})
-    assert hub_param_count(info) == 1234
-    assert hub_param_count(_info([])) is None
+    with pytest.raises(SubmissionRefused, match="config.json is larger than 500 bytes"):
+        check_hub_info(_info(["config.json", "model.safetensors"]), "org/m", max_config_bytes=500)
