@@ -180,10 +180,7 @@ def expect_numbers(
     fast path for plain floats (a record may hold many thousands)."""
     if value is None and optional:
         return None
-    if not isinstance(value, list):
-        raise _fail(path, "a list", value)
-    if len(value) > max_items:
-        raise SchemaError(path, f"list longer than {max_items} items ({len(value)})")
+    _bounded_list(value, path, max_items)
     low = -math.inf if minimum is None else minimum
     isfinite = math.isfinite
     for i, v in enumerate(value):
@@ -225,11 +222,15 @@ def expect_list_of(
     """A list whose every element passes ``item(element, "path[i]")``; returns the checked elements."""
     if value is None and optional:
         return None
+    return [item(v, at(path, i)) for i, v in enumerate(_bounded_list(value, path, max_items))]
+
+
+def _bounded_list(value: Any, path: str, max_items: int) -> list[Any]:
     if not isinstance(value, list):
         raise _fail(path, "a list", value)
     if len(value) > max_items:
         raise SchemaError(path, f"list longer than {max_items} items ({len(value)})")
-    return [item(v, at(path, i)) for i, v in enumerate(value)]
+    return value
 
 
 def expect_dict_of(
