@@ -120,3 +120,18 @@ def test_io_binding_runner_path(resnet, tmp_path):
     x2 = x[:1] * 2  # a new binding per input; the first one is untouched
     assert np.array_equal(bound.predict(x2), cpu_runner.predict(x2))
     assert np.array_equal(bound.to_numpy(out), cpu_runner.predict(x))
+
+
+def test_what_the_spec_declares_runnable_on_cpu_prepares_and_the_rest_says_why(resnet, tmp_path):
+    backend = OnnxRuntimeBackend()
+    calib = np.random.default_rng(0).standard_normal((8, *SIZE)).astype(np.float32)
+    runnable = [p for p in backend.precisions if backend.unsupported_reason("cpu", p) is None]
+    assert runnable == ["fp32", "int8"]
+    for precision in backend.precisions:
+        request = _request(resnet, tmp_path, precision=precision, calibration=calib)
+        if precision in runnable:
+            assert backend.prepare(request).predict(calib[:2]).shape == (2, 10)
+        else:
+            with pytest.raises(BackendUnsupported) as err:
+                backend.prepare(request)
+            assert str(err.value) == backend.unsupported_reason("cpu", precision)

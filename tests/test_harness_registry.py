@@ -103,3 +103,23 @@ def test_declared_combinations_that_cannot_run_say_why():
     assert "fp16 is measured on cuda only" in torch_b.unsupported_reason("cpu", "fp16")
     assert "int8 is measured on cpu only" in ort_b.unsupported_reason("cuda", "int8")
     assert "fp16 is measured on cuda only" in ort_b.unsupported_reason("cpu", "fp16")
+
+
+def test_pytorch_prepares_what_it_declares_runnable_on_cpu(tmp_path):
+    import numpy as np
+    import timm
+
+    from harness.backends import PrepareRequest
+
+    backend = get_backend("pytorch")
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=3).eval()
+    for precision in ("fp32", "fp16", "int8", "bf16"):
+        request = PrepareRequest(model, (3, 32, 32), "cpu", precision, 1, tmp_path)
+        reason = backend.unsupported_reason("cpu", precision)
+        if reason is None:
+            runner = backend.prepare(request)
+            assert runner.predict(np.zeros((2, 3, 32, 32), np.float32)).shape == (2, 3)
+        else:
+            with pytest.raises(BackendUnsupported, match="^" + reason.split("(")[0]):
+                backend.prepare(request)
+    assert [p for p in backend.precisions if backend.unsupported_reason("cpu", p) is None] == ["fp32"]
