@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
@@ -124,7 +125,7 @@ def decode_state(query: str | Mapping[str, object]) -> FilterState:
         )
     else:
         params = query if isinstance(query, Mapping) else {}
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     for f in fields(FilterState):
         value = params.get(URL_KEYS[f.name])
         if not isinstance(value, str):

@@ -62,12 +62,13 @@ def select_default_tags(rows: list[dict[str, str]], tag_order: dict[str, list[st
 
 def _timm_tag_order() -> dict[str, list[str]]:
     import timm
-    from timm.models import _registry
+    from timm.models import get_arch_pretrained_cfgs
 
     order: dict[str, list[str]] = {}
-    for arch in timm.list_models():
-        cfg = _registry._model_default_cfgs.get(arch)
-        order[arch] = list(cfg.tags) if cfg is not None else []
+    for arch in timm.list_models():  # "arch.tag" names, the default tag first
+        order[arch] = [
+            name.split(".", 1)[1] if "." in name else "" for name in get_arch_pretrained_cfgs(arch)
+        ]
     return order
 
 
