@@ -65,6 +65,9 @@ def test_a_duplicate_name_is_refused_and_the_first_stays(registry):
         ({"name": "x" * 40}, "backend name must match"),
         ({"name": "nodevices", "devices": ()}, "must declare devices"),
         ({"name": "nosummary", "summary": ""}, "must declare devices, precisions and a summary"),
+        ({"name": "twolines", "summary": "a\nb"}, "one line"),
+        ({"name": "listdevices", "devices": ["cpu"]}, "tuples of names"),
+        ({"name": "numbers", "precisions": (16,)}, "tuples of names"),
     ],
 )
 def test_malformed_backends_are_refused(registry, kw, msg):

@@ -116,8 +116,11 @@ def register_backend(cls: type[Backend]) -> type[Backend]:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"backend name must match {_NAME_RE.pattern}, got {name!r} ({cls.__qualname__})")
-    if not cls.devices or not cls.precisions or not cls.summary:
-        raise ValueError(f"backend {name!r} must declare devices, precisions and a summary")
+    declared = (cls.devices, cls.precisions)
+    if not all(isinstance(d, tuple) and d and all(isinstance(v, str) for v in d) for d in declared):
+        raise ValueError(f"backend {name!r} must declare devices, precisions and a summary (tuples of names)")
+    if not isinstance(cls.summary, str) or not cls.summary.strip() or "\n" in cls.summary:
+        raise ValueError(f"backend {name!r} must declare devices, precisions and a summary (one line)")
     other = _REGISTRY.get(name)
     if other is not None and other is not cls:
         raise DuplicateBackend(
@@ -138,7 +141,7 @@ def get_backend(name: str) -> Backend:
 def backend_specs() -> tuple[BackendSpec, ...]:
     """The registered backends, built-ins first in canonical order, then others in registration order."""
     _load_builtin()
-    builtin = [m for m in _BUILTIN_MODULES]
+    builtin = list(_BUILTIN_MODULES)
     ordered = sorted(
         _REGISTRY.values(),
         key=lambda c: builtin.index(c.__module__) if c.__module__ in builtin else len(builtin),
