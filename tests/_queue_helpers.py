@@ -134,6 +134,9 @@ def _fake_main(argv: list[str]) -> int:
     if log:  # one line per started evaluation (O_APPEND writes of a short line are atomic)
         with open(log, "a") as fh:
             fh.write(f"{args.model} {config.batch_sizes[0]} {os.getpid()}\n")
+    dump = os.environ.get("FAKE_HARNESS_ENV_DUMP")
+    if dump:  # what the evaluation child can see of the worker's environment
+        Path(dump).write_text(json.dumps(dict(os.environ)))
     print(f"[harness] loading {args.model}", file=sys.stderr, flush=True)
     if mode == "hang":
         marker = os.environ.get("FAKE_HARNESS_MARKER", "")
