@@ -82,7 +82,7 @@ def child_env() -> dict[str, str]:
     """The evaluation child's environment: this process's, minus every secret."""
     env = {k: v for k, v in os.environ.items() if not is_secret_name(k)}
     env["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"  # nor a token saved by `hf auth login`
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     return env
 
 
