@@ -129,6 +129,14 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def timed_or_inf(fn, *args, **kwargs) -> tuple[float, object]:
+    """(seconds, result); a request that times out or fails counts as taking forever."""
+    try:
+        return timed(fn, *args, **kwargs)
+    except OSError as exc:
+        return float("inf"), exc
+
+
 def test_the_filter_endpoint_takes_fields_by_name_and_filters(server):
     url, _ = server
     status = _status_of(call(url, "filter", search="resnet007-"))
@@ -152,17 +160,17 @@ def test_hostile_searches_do_not_stall_other_visitors(server):
         except Exception as exc:  # noqa: BLE001 - reported by the assertions below
             results[i] = (float("inf"), exc)
 
-    threads = [threading.Thread(target=attack, args=(i, v)) for i, v in enumerate(hostile)]
+    threads = [threading.Thread(target=attack, args=(i, v), daemon=True) for i, v in enumerate(hostile)]
     for t in threads:
         t.start()
     time.sleep(0.3)  # the hostile requests are in flight
-    config_s, _ = timed(lambda: urllib.request.urlopen(url + "config", timeout=30).read())
-    filter_s, outputs = timed(call, url, "filter", timeout=30, search="resnet1")
+    config_s, _ = timed_or_inf(lambda: urllib.request.urlopen(url + "config", timeout=10).read())
+    filter_s, outputs = timed_or_inf(call, url, "filter", timeout=10, search="resnet1")
+    assert config_s < FAST_S, f"/config took {config_s:.2f} s while hostile searches ran"
+    assert filter_s < FAST_S, f"a plain filter call took {filter_s:.2f} s while hostile searches ran"
     assert "Showing" in _status_of(outputs)
     for t in threads:
         t.join(120)
-    assert config_s < FAST_S, f"/config took {config_s:.2f} s while hostile searches ran"
-    assert filter_s < FAST_S, f"a plain filter call took {filter_s:.2f} s while hostile searches ran"
     for i, (elapsed, out) in sorted(results.items()):
         assert not isinstance(out, Exception), f"hostile search {i} failed: {out}"
         assert elapsed < 10, f"hostile search {i} took {elapsed:.1f} s"
