@@ -65,6 +65,11 @@ def read_checked_table(store: Any) -> pd.DataFrame:
     return read_results_table(store, validate=check_record_dict)
 
 
+def _store_problems(store: Any) -> list[str]:
+    """The store's reported problems; copied in one step, as the worker thread may be adding some."""
+    return [f"{p.path}: {p.reason}" for p in list(getattr(store, "problems", {}).values())]
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
@@ -101,7 +106,7 @@ class LeaderboardCache:
             except Exception as exc:  # noqa: BLE001 - a broken table or Hub must not take the UI down
                 self._snap = self._keep_last_good(exc, time.perf_counter() - t0)
                 return self._snap
-            problems = [f"{p.path}: {p.reason}" for p in getattr(self.store, "problems", {}).values()]
+            problems = _store_problems(self.store)
             self._snap = Snapshot(wide, long, sig, time.time(), time.perf_counter() - t0, problems)
             return self._snap
 
@@ -109,7 +114,7 @@ class LeaderboardCache:
         """The previous frames with a note (their signature kept, so the next check retries); an empty
         board with the note when nothing was ever loaded."""
         log.warning("results table: reload failed, keeping the last good one: %s", _reason(exc))
-        store_problems = [f"{p.path}: {p.reason}" for p in getattr(self.store, "problems", {}).values()]
+        store_problems = _store_problems(self.store)
         last = self._snap
         if last is None:
             note = f"{TABLE_PATH}: cannot be read ({_reason(exc)})"

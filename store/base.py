@@ -235,9 +235,10 @@ class DatasetStore(ABC):
     def _forget_gone_problems(self, prefix: str, suffix: str, listed: list[str]) -> None:
         """A reported file under ``prefix`` that no longer exists is no longer a problem."""
         present = set(listed)
-        for path in [p for p in self.problems if p.startswith(prefix) and p.endswith(suffix)]:
-            if path not in present:
-                del self.problems[path]
+        folder = clean_path(prefix) + "/" if prefix else ""
+        for path in list(self.problems):  # a copy: other threads report problems on the same store
+            if path.startswith(folder) and path.endswith(suffix) and path not in present:
+                self.problems.pop(path, None)
 
     def report_problem(self, path: str, reason: str) -> None:
         if path not in self.problems:

@@ -102,7 +102,8 @@ def _read_valid(store: DatasetStore, path: str, validate: Validator) -> tuple[di
         return None, exc.reason
     record = store.accept_json(path, data, validate)
     if record is None and data is not None:
-        return None, store.problems[path].reason
+        problem = store.problems.get(path)  # another thread may have cleared it since
+        return None, problem.reason if problem else "invalid record"
     return record, None
 
 
@@ -136,7 +137,8 @@ def collect_table(
         for path, obj in results_store.iter_json(prefix, validate=validate):
             rows.append(_row(path, obj))
             ok.add(path)
-        corrupt = {p: pr.reason for p, pr in results_store.problems.items() if p in listed and p not in ok}
+        problems = list(results_store.problems.items())  # one-step copy: other threads report too
+        corrupt = {p: pr.reason for p, pr in problems if p in listed and p not in ok}
     else:
         for path in todo:
             record, reason = _read_valid(results_store, path, validate)

@@ -271,3 +271,43 @@ def test_hub_huge_deep_and_invalid_files_are_reported_and_the_rest_load(hub_serv
     with pytest.raises(UnreadableFileError, match="too large"):
         hub.read_json("records/huge.json")
     assert len(hub.read_bytes("records/huge.json")) > MAX_JSON_BYTES  # uncapped reads (the table) still work
+
+
+def test_readers_on_many_threads_while_files_break_and_heal(st):
+    """The app's UI threads and its worker share one store (and its ``problems``): no reader may fail
+    with 'dictionary changed size during iteration' or a KeyError while others report and forget."""
+    from leaderboard.cache import LeaderboardCache
+
+    for i in range(30):
+        st.write_bytes(f"records/r{i:02d}.json", b"{broken" if i % 2 else b'{"key": "r"}')
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            st.write_bytes(f"records/r{n % 30:02d}.json", b"{broken" if n % 3 else b'{"key": "r"}')
+            if n % 7 == 0:
+                st.delete(f"records/r{n % 30:02d}.json")
+
+    def read() -> None:
+        cache = LeaderboardCache(st, check_every_s=0)
+        try:
+            for _ in range(20):
+                list(st.iter_json("records", validate=keyed))
+                rebuild_results_table(st, validate=keyed)
+                cache.get(force=True)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    writer = threading.Thread(target=churn, daemon=True)
+    readers = [threading.Thread(target=read, daemon=True) for _ in range(4)]
+    writer.start()
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join(120)
+    stop.set()
+    writer.join(10)
+    assert not errors, repr(errors[0])
