@@ -1,9 +1,11 @@
-"""Nothing a record carries renders as markup (issue 10 §5), checked in a real browser.
+"""Nothing a record or queue entry carries renders as markup (issue 10 §5), checked in a real browser.
 
 A record whose model id, architecture, hardware profile and dataset name each hold an ``<img>`` pointing at
-a tiny HTTP server this test runs is shown in the table, its details, the Compare tab and both charts.
-The server must receive no request, and the text must be on the page as text. A canary page that does
-embed the image proves the counter sees a fetch.
+a tiny HTTP server this test runs is shown in the table, its details, the Compare tab and both charts; a
+failed queue entry with the tag in its model, submitter and error is shown in the Queue tab; a record
+the schema refuses with the tag in the refused value is listed in the Review tab's problems note. The
+server must receive no request, and the text must be on the page as text. A canary page that does embed
+the image proves the counter sees a fetch.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from eval_queue.entry import FAILED, make_entry, utc_now
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
 from tests.e2e._app import open_board, require_browser, running_app, shot
 
 pytestmark = pytest.mark.e2e
+ADMIN_TOKEN = "markup-admin"
 
 
 class _Counter(BaseHTTPRequestHandler):
@@ -51,7 +55,7 @@ def server(tmp_path_factory, trap):
     payload, _ = trap
     base = tmp_path_factory.mktemp("markup")
     results = LocalDatasetStore(base / "data" / "results", "results")
-    LocalDatasetStore(base / "data" / "queue", "queue")
+    queue = LocalDatasetStore(base / "data" / "queue", "queue")
     evil = make_record(
         model=f"org/evil{payload}",
         source="hf-hub",
@@ -62,9 +66,17 @@ def server(tmp_path_factory, trap):
     )
     evil["dataset"] = {"name": f"ds{payload}", "split": "test", "num_samples": 100}
     plain = make_record(model="resnet18", runs=[make_run(bs=1, p50=5.0), make_run(bs=4, p50=12.0)])
-    for rec in (evil, plain):
+    refused = make_record(model="resnet34")
+    refused["runs"][0]["backend"] = payload  # the schema refuses it; the reason quotes the value
+    for rec in (evil, plain, refused):
         results.write_json(layout.record_path(rec["key"]), rec)
-    with running_app(base / "data", base / "app.log", LEADERBOARD_WORKER="0") as url:
+    entry = make_entry(f"org/evil{payload}", "hf-hub", None, {}, f"user{payload}", utc_now()).to_dict()
+    entry["status"] = FAILED
+    entry["error"] = {"kind": "crashed", "message": f"boom{payload}", "traceback": None}
+    queue.write_json(layout.entry_path(entry["id"]), entry)
+    with running_app(
+        base / "data", base / "app.log", LEADERBOARD_WORKER="0", LEADERBOARD_ADMIN_TOKEN=ADMIN_TOKEN
+    ) as url:
         yield url
 
 
@@ -104,6 +116,19 @@ def test_planted_markup_is_shown_as_text_and_never_fetched(server, trap, page):
         point.hover(force=True)
         page.wait_for_timeout(200)
     shot(page, "markup-compare")
+
+    # the queue (model, submitter, failure) and the maintainers' problems note
+    page.get_by_role("tab", name="Queue").click()
+    page.wait_for_selector("#q-table:has-text('FAILED')")
+    queue_text = page.inner_text("#q-table")
+    for prefix in ("org/evil", "user", "boom"):
+        assert prefix + payload in queue_text, f"{prefix}<img ...> is not visible as text in the queue"
+    page.get_by_role("tab", name="Review").click()
+    page.locator("#rev-token input").fill(ADMIN_TOKEN)
+    page.click("#rev-load")
+    page.wait_for_selector("#rev-problems:has-text('runs[0].backend')")
+    assert "<img src=" in page.inner_text("#rev-problems")
+    shot(page, "markup-review")
 
     page.wait_for_timeout(1000)  # anything the browser was going to fetch has been asked for by now
     assert page.locator("img[src*='pwned']").count() == 0
