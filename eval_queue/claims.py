@@ -17,7 +17,7 @@ from typing import Any
 from eval_queue.entry import FAILED, REJECTED, QueueEntry, QueueError, entry_path, iso, parse_iso
 from store import layout
 from store.base import DatasetStore, StoreError
-from store.schema import SchemaError, expect_slug, expect_timestamp, field_of
+from store.schema import SchemaError, expect_slug, expect_timestamp
 
 ORPHAN_AFTER_S = 600.0  # a claim whose entry does not exist this long after claiming is abandoned
 
@@ -37,10 +37,13 @@ class Claim:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Claim:
-        return cls(
-            entry_id=field_of(d, "entry_id", "", expect_slug),
-            claimed_at=field_of(d, "claimed_at", "", expect_timestamp),
+        entry_id, claimed_at = (
+            expect_slug(d.get("entry_id"), "entry_id"),
+            expect_timestamp(d.get("claimed_at"), "claimed_at"),
         )
+        if entry_id is None or claimed_at is None:  # unreachable (not optional); narrows the types
+            raise SchemaError("", "incomplete claim")
+        return cls(entry_id, claimed_at)
 
 
 def _holder(queue: DatasetStore, claim: Claim, now: datetime) -> tuple[str, str] | None:

@@ -14,7 +14,7 @@ import json
 import logging
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import settings
 
@@ -27,7 +27,7 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise CliError(message)
 
 

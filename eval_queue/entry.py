@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +111,19 @@ def fingerprint(model: str, revision: str | None, config: dict[str, Any]) -> str
 
 
 # --- typed parts --------------------------------------------------------------------------------
+def _object(value: Any, path: str) -> dict[str, Any]:
+    """``value`` as an object, else SchemaError naming ``path``."""
+    obj = expect_dict(value, path or "entry")
+    if obj is None:  # unreachable: not optional, so expect_dict raised; narrows the type
+        raise SchemaError(path, "expected an object")
+    return obj
+
+
+def _need(d: dict[str, Any], key: str, path: str, check: Callable[..., Any], **kw: Any) -> Any:
+    """``d[key]`` checked by ``check`` (``store.schema``), which raises if it is missing or malformed."""
+    return field_of(d, key, path, check, **kw)
+
+
 @dataclass(frozen=True)
 class Event:
     at: str
@@ -119,12 +133,12 @@ class Event:
 
     @classmethod
     def check(cls, d: Any, path: str) -> Event:
-        d = expect_dict(d, path)
+        d = _object(d, path)
         return cls(
-            at=field_of(d, "at", path, expect_timestamp),
-            status=field_of(d, "status", path, expect_enum, choices=STATUSES),
-            by=field_of(d, "by", path, expect_str, max_len=200),
-            note=field_of(d, "note", path, expect_str, optional=True, allow_empty=True) or "",
+            at=_need(d, "at", path, expect_timestamp),
+            status=_need(d, "status", path, expect_enum, choices=STATUSES),
+            by=_need(d, "by", path, expect_str, max_len=200),
+            note=_need(d, "note", path, expect_str, optional=True, allow_empty=True) or "",
         )
 
 
@@ -137,10 +151,10 @@ class Lease:
     def check(cls, d: Any, path: str) -> Lease | None:
         if d is None:
             return None
-        d = expect_dict(d, path)
+        d = _object(d, path)
         return cls(
-            worker=field_of(d, "worker", path, expect_str, max_len=200),
-            expires_at=field_of(d, "expires_at", path, expect_timestamp),
+            worker=_need(d, "worker", path, expect_str, max_len=200),
+            expires_at=_need(d, "expires_at", path, expect_timestamp),
         )
 
     def expired(self, now: datetime) -> bool:
@@ -158,11 +172,11 @@ class EntryError:
     def check(cls, d: Any, path: str) -> EntryError | None:
         if d is None:
             return None
-        d = expect_dict(d, path)
+        d = _object(d, path)
         return cls(
-            kind=field_of(d, "kind", path, expect_str, max_len=100),
-            message=field_of(d, "message", path, expect_str, allow_empty=True),
-            traceback=field_of(d, "traceback", path, expect_str, optional=True, allow_empty=True),
+            kind=_need(d, "kind", path, expect_str, max_len=100),
+            message=_need(d, "message", path, expect_str, allow_empty=True),
+            traceback=_need(d, "traceback", path, expect_str, optional=True, allow_empty=True),
         )
 
 
@@ -176,11 +190,11 @@ class Progress:
     def check(cls, d: Any, path: str) -> Progress | None:
         if d is None:
             return None
-        d = expect_dict(d, path)
+        d = _object(d, path)
         return cls(
-            stage=field_of(d, "stage", path, expect_str, max_len=100),
-            message=field_of(d, "message", path, expect_str, allow_empty=True),
-            heartbeat_at=field_of(d, "heartbeat_at", path, expect_timestamp),
+            stage=_need(d, "stage", path, expect_str, max_len=100),
+            message=_need(d, "message", path, expect_str, allow_empty=True),
+            heartbeat_at=_need(d, "heartbeat_at", path, expect_timestamp),
         )
 
 
@@ -233,28 +247,26 @@ class QueueEntry:
     @classmethod
     def from_dict(cls, d: Any) -> QueueEntry:
         """A checked entry; raises :class:`SchemaError` (one line naming the field) on any bad field."""
-        d = expect_dict(d, "")
+        d = _object(d, "")
         return cls(
-            id=field_of(d, "id", "", expect_slug),
-            model=field_of(d, "model", "", expect_str, max_len=400),
-            source=field_of(d, "source", "", expect_enum, choices=SOURCES),
-            revision=field_of(d, "revision", "", expect_str, optional=True, max_len=200),
-            config=field_of(d, "config", "", expect_dict),
-            submitted_by=field_of(d, "submitted_by", "", expect_str, max_len=200),
-            submitted_at=field_of(d, "submitted_at", "", expect_timestamp),
-            status=field_of(d, "status", "", expect_enum, choices=STATUSES),
+            id=_need(d, "id", "", expect_slug),
+            model=_need(d, "model", "", expect_str, max_len=400),
+            source=_need(d, "source", "", expect_enum, choices=SOURCES),
+            revision=_need(d, "revision", "", expect_str, optional=True, max_len=200),
+            config=_need(d, "config", "", expect_dict),
+            submitted_by=_need(d, "submitted_by", "", expect_str, max_len=200),
+            submitted_at=_need(d, "submitted_at", "", expect_timestamp),
+            status=_need(d, "status", "", expect_enum, choices=STATUSES),
             events=tuple(
-                field_of(
-                    d, "events", "", expect_list_of, item=Event.check, optional=True, max_items=MAX_EVENTS
-                )
+                _need(d, "events", "", expect_list_of, item=Event.check, optional=True, max_items=MAX_EVENTS)
                 or ()
             ),
-            attempts=field_of(d, "attempts", "", expect_int, optional=True, minimum=0) or 0,
+            attempts=_need(d, "attempts", "", expect_int, optional=True, minimum=0) or 0,
             lease=Lease.check(d.get("lease"), "lease"),
             error=EntryError.check(d.get("error"), "error"),
-            result_key=field_of(d, "result_key", "", expect_slug, optional=True),
+            result_key=_need(d, "result_key", "", expect_slug, optional=True),
             progress=Progress.check(d.get("progress"), "progress"),
-            params=field_of(d, "params", "", expect_int, optional=True, minimum=0),
+            params=_need(d, "params", "", expect_int, optional=True, minimum=0),
         )
 
 

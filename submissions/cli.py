@@ -10,6 +10,7 @@ import argparse
 import getpass
 import logging
 import sys
+from typing import NoReturn
 
 import settings
 
@@ -21,7 +22,7 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         raise CliError(message)
 
 

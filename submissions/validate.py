@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from eval_queue.entry import QueueEntry
@@ -47,7 +47,7 @@ class ModelRef:
         return self.name if self.source == "timm" else f"{self.source}:{self.name}"
 
 
-def _refuse(msg: str) -> None:
+def _refuse(msg: str) -> NoReturn:
     raise SubmissionRefused(msg)
 
 
