@@ -4,6 +4,7 @@ compare, submit/review, the refresh timer, start-up (listen address, seeding, re
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import fields, replace
 
 import gradio as gr
@@ -179,8 +180,8 @@ def test_submit_shows_the_exact_refusal_or_the_queued_entry_and_review_approves(
     assert "whole numbers" in submit_tab.submit_form(form(batch_sizes="1,x"), None)
     out = ui.submit.on_submit(None, **vars(form()))
     ok = out[ui.submit.out]
-    assert "**Queued**" in ok and "PENDING_REVIEW" in ok
-    entry_id = ok.split("`")[3]
+    assert "**Queued**" in ok and "PENDING\\_REVIEW" in ok  # Markdown-escaped
+    entry_id = re.search(r" as (\S+) — status", ok).group(1)
 
     review = ui.review
     listed = review.on_list(ADMIN, None)
@@ -280,3 +281,19 @@ def test_gradio_gets_named_inputs_not_positions(ui):
         positional = fn.inputs[: len(fn.inputs) - len(fn.input_keyword_names or [])]
         assert not controls & set(positional), f"{fn.name} takes filter controls by position"
     assert isinstance(ui.board.table, gr.Dataframe)
+
+
+PAYLOAD = '<img src="http://127.0.0.1:9/x.png">'
+
+
+def test_messages_that_quote_user_text_are_escaped(stores):
+    """A shared URL with a bad regex, or a refused model id, is echoed as text, never as markup."""
+    _add(stores, make_record(model="resnet18"))
+    vp = leaderboard_tab.render_view(
+        state.current(), replace(DEFAULT_STATE, search=PAYLOAD + "(", regex=True), 1
+    )
+    assert "Filter problem" in vp.status and "<img" not in vp.status and "&lt;img" in vp.status
+    form = submit_tab.SubmitForm(PAYLOAD, "", ["pytorch"], ["fp32"], "1", "cpu", "none", 0.1, "tester")
+    refused = submit_tab.submit_form(form, None)
+    assert refused.startswith("**Refused:**") and "<img" not in refused
+    assert "<img" not in review_tab.act(state.current(), "approve", PAYLOAD, None, "admin")

@@ -29,6 +29,7 @@ from leaderboard.filters import (
     decode_state,
     encode_state,
 )
+from leaderboard.markup import escape_markdown
 from ui import resources
 from ui.filter_controls import FilterControls, state_from_values
 from ui.state import AppState, current, refresh_seconds
@@ -76,7 +77,7 @@ def filtered(wide: pd.DataFrame, fs: FilterState) -> tuple[View, str]:
     try:
         return apply_filters(wide, fs), ""
     except FilterError as exc:
-        problem = f"**Filter problem:** {exc}"
+        problem = f"**Filter problem:** {escape_markdown(exc)}"  # it may quote the search
     try:
         return apply_filters(wide, replace(fs, search="", regex=False)), problem
     except FilterError:
@@ -95,7 +96,7 @@ def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
         last = min(page * PAGE_SIZE, len(view.frame))
         status = f"Showing **{first}–{last}** of **{len(view.frame)}** rows ({view.total} in total)."
         if view.note:
-            status += f" {view.note}."
+            status += f" {escape_markdown(view.note)}."
         if error:
             status = f"{error}\n\n{status}"
     pinned = C.frozen_count(C.visible_columns(fs.columns))

@@ -14,6 +14,7 @@ import gradio as gr
 import settings
 from eval_queue import auth, entries
 from eval_queue.entry import PENDING_REVIEW, QueueError
+from leaderboard.markup import escape_markdown, plain_text
 from store import StoreError
 from ui.state import AppState, current
 
@@ -26,7 +27,9 @@ def pending_choices(st: AppState) -> list[tuple[str, str]]:
     """(label, entry id) of every submission waiting for review, oldest first."""
     return [
         (
-            f"{_get(e, 'model')} @ {(_get(e, 'revision') or '—')[:12]} by {_get(e, 'submitted_by')} ({_get(e, 'id')})",
+            plain_text(
+                f"{_get(e, 'model')} @ {(_get(e, 'revision') or '—')[:12]} by {_get(e, 'submitted_by')} ({_get(e, 'id')})"
+            ),
             _get(e, "id"),
         )
         for e in entries.list_entries(st.stores.queue, status=PENDING_REVIEW)
@@ -56,8 +59,9 @@ def act(st: AppState, action: str, entry_id: str | None, reason: str | None, who
                 return "**Refused:** a rejection needs a reason (it is shown to the submitter)."
             e = entries.reject(st.stores.queue, entry_id, by=who, reason=why)
     except (QueueError, StoreError) as exc:  # not found, wrong state, lost race: shown as it is
-        return f"**Refused:** {exc}"
-    return f"**Done:** `{_get(e, 'id')}` is now **{_get(e, 'status')}** (by {who})."
+        return f"**Refused:** {escape_markdown(exc)}"
+    done = f"{_get(e, 'id')} is now {_get(e, 'status')} (by {who})."
+    return f"**Done:** {escape_markdown(done)}"
 
 
 @dataclass
@@ -109,7 +113,7 @@ class ReviewTab:
         opts = pending_choices(st)
         return {
             self.pick: gr.Dropdown(choices=opts, value=opts[0][1] if opts else None),
-            self.who: f"Signed in as maintainer **{who}**. {len(opts)} submission(s) waiting for review.",
+            self.who: f"Signed in as maintainer **{escape_markdown(who)}**. {len(opts)} submission(s) waiting for review.",
             self.problems: problems_markdown(st.problems()),
         }
 

@@ -15,6 +15,7 @@ import settings
 import submissions
 from harness.backends import backend_specs
 from harness.config import split_csv
+from leaderboard.markup import escape_markdown
 from ui.state import current
 
 NO_DATASET = "none"
@@ -97,10 +98,12 @@ def submit_form(form: SubmitForm, profile: Any) -> str:
             submitted_by=submitter,
         )
     except (submissions.SubmissionRefused, ValueError) as exc:
-        return f"**Refused:** {exc}"
+        return f"**Refused:** {escape_markdown(exc)}"  # it may quote what was typed
+    model, entry_id, status = (escape_markdown(_get(entry, k)) for k in ("model", "id", "status"))
+    revision = escape_markdown(_get(entry, "revision") or "—")
     return (
-        f"**Queued** `{_get(entry, 'model')}` as `{_get(entry, 'id')}` — status **{_get(entry, 'status')}**"
-        f" (revision `{_get(entry, 'revision') or '—'}`). A maintainer reviews it next; watch the Queue tab."
+        f"**Queued** {model} as {entry_id} — status **{status}** (revision {revision})."
+        " A maintainer reviews it next; watch the Queue tab."
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -129,6 +130,11 @@ def test_planted_markup_is_shown_as_text_and_never_fetched(server, trap, page):
     page.wait_for_selector("#rev-problems:has-text('runs[0].backend')")
     assert "<img src=" in page.inner_text("#rev-problems")
     shot(page, "markup-review")
+
+    # a shared URL whose (invalid) regex is the tag: the status quotes it as text
+    page.goto(server + "?" + urllib.parse.urlencode({"q": payload + "(", "re": "1"}))
+    page.wait_for_selector("#lb-status:has-text('Filter problem')")
+    assert payload in page.inner_text("#lb-status")
 
     page.wait_for_timeout(1000)  # anything the browser was going to fetch has been asked for by now
     assert page.locator("img[src*='pwned']").count() == 0
