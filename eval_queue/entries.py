@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from eval_queue import claims
 from eval_queue.entry import (
     APPROVED,
     FAILED,
@@ -147,7 +148,13 @@ def enqueue_approved(
     for e in find_active(queue, model, None, cfg):
         raise QueueError(f"{model} with these settings is already queued as {e.id} ({e.status})")
     entry = make_entry(model, "timm", None, cfg, by, utc_now(), status=APPROVED, note="queued pre-approved")
-    return create_entry(queue, entry)
+    claims.claim(queue, entry.fingerprint, entry.id, entry.submitted, model)  # the same claim submits take
+    try:
+        return create_entry(queue, entry)
+    except BaseException:
+        if not queue.exists(entry_path(entry.id)):
+            claims.release(queue, entry.fingerprint, entry.id)
+        raise
 
 
 # --- workers -------------------------------------------------------------------------------------

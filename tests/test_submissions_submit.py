@@ -252,9 +252,7 @@ def test_local_dir_symlinks_resolve_and_are_checked_like_typed_paths(
     for target in ("/proc/self", "/etc", "/dev"):
         sneaky = tmp_path / f"to{target.replace('/', '_')}"
         sneaky.symlink_to(target)
-        with pytest.raises(
-            SubmissionRefused, match=f"is inside /{target.split('/')[1]}"
-        ):
+        with pytest.raises(SubmissionRefused, match=f"is inside /{target.split('/')[1]}"):
             submit(stores, f"local-dir:{sneaky}", config=FAST, submitted_by="alice", settings=OPEN)
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
@@ -283,3 +281,26 @@ def test_hub_params_from_the_weights_header_and_config_must_fit(stores, hub_serv
     with pytest.raises(SubmissionRefused, match="do not fit the model config.json declares"):
         submit(stores, "org/liar", config=FAST, submitted_by="alice", settings=OPEN)
     assert len(entries(stores)) == 1
+
+
+def test_whole_numbers_are_one_key_and_seeded_jobs_are_claimed_too(stores):
+    from eval_queue.entries import enqueue_approved
+
+    first = submit(
+        stores, "resnet10t", config={**FAST, "batch_sizes": [3]}, submitted_by="alice", settings=OPEN
+    )
+    assert first.config["batch_sizes"] == [3]
+    with pytest.raises(SubmissionRefused, match=f"already in the queue as {first.id}"):
+        submit(stores, "resnet10t", config={**FAST, "batch_sizes": [3.0]}, submitted_by="bob", settings=OPEN)
+    for bad, match in [
+        ({"batch_sizes": [3.5]}, "batch sizes"),
+        ({"batch_sizes": [True]}, "batch sizes"),
+        ({"min_duration_s": float("nan")}, "min duration"),
+        ({"warmup": 5}, "unknown benchmark setting"),
+    ]:
+        with pytest.raises(SubmissionRefused, match=match):
+            submit(stores, "resnet10t", config={**FAST, **bad}, submitted_by="bob", settings=OPEN)
+    seeded = enqueue_approved(stores.queue, "resnet14t", by="system", config=FAST)
+    with pytest.raises(SubmissionRefused, match=f"already in the queue as {seeded.id}"):
+        submit(stores, "resnet14t", config=FAST, submitted_by="carol", settings=OPEN)
+    assert len(entries(stores)) == 2
