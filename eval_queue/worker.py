@@ -3,6 +3,12 @@
 One result per (model, revision, config, hardware): the result file ``records/{key}.json`` is create-only
 and an entry is only completed by the worker that holds its lease, so a worker that lost its lease (it
 stalled, someone recovered the job) can never add a second row.
+
+Failures are reported in the one taxonomy (``harness.errors.FAILURE_KINDS``): the harness writes its kind,
+message and traceback to ``--error-file``; stderr is read only when the child died without writing it
+(time limit, a signal, the kernel's OOM killer). A record with a run the harness marked noisy is measured
+once more before anything is stored (the result key is create-only), and the calmer record is kept; the
+entry's events say what happened. The child's environment carries no secret (:func:`child_env`).
 """
 
 from __future__ import annotations
