@@ -31,12 +31,6 @@ def listen_address() -> str:
     return "0.0.0.0" if settings.on_space() else "127.0.0.1"
 
 
-def seeding_wanted(stores: Stores) -> bool:
-    """``LEADERBOARD_SEED`` if set; by default only a local board seeds (a Hub board is curated)."""
-    seed = settings.get("LEADERBOARD_SEED")
-    return stores.backend == "local" if seed is None else bool(seed)
-
-
 def seed_reference_suite(stores: Stores) -> int:
     """Enqueue a few small timm archs, pre-approved by ``system``, on an empty board; returns how many."""
     if stores.results.list_files(layout.RECORDS_DIR) or stores.queue.list_files(layout.ENTRIES_DIR):
@@ -56,7 +50,7 @@ def startup(st: state.AppState) -> None:
     reason = auth.review_disabled_reason()
     if reason:
         log.warning("review is disabled: %s", reason)
-    if seeding_wanted(st.stores):
+    if state.seeding_wanted(st.stores):
         n = seed_reference_suite(st.stores)
         if n:
             log.info("empty store: seeded %d reference models", n)

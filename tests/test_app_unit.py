@@ -258,10 +258,10 @@ def test_startup_warns_when_review_is_disabled_and_seeds_without_a_worker(stores
 
 def test_no_seeding_when_turned_off_or_on_a_board_with_results(stores, monkeypatch):
     monkeypatch.setenv("LEADERBOARD_SEED", "0")
-    assert not app.seeding_wanted(stores)
+    assert not state.seeding_wanted(stores)
     monkeypatch.delenv("LEADERBOARD_SEED")
-    assert app.seeding_wanted(stores)
-    assert not app.seeding_wanted(replace(stores, backend="hub"))
+    assert state.seeding_wanted(stores)
+    assert not state.seeding_wanted(replace(stores, backend="hub"))
     _add(stores, make_record(model="resnet18"))
     assert app.seed_reference_suite(stores) == 0
 

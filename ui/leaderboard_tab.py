@@ -32,7 +32,7 @@ from leaderboard.filters import (
 from leaderboard.markup import escape_markdown
 from ui import resources
 from ui.filter_controls import FilterControls, state_from_values
-from ui.state import AppState, current, refresh_seconds
+from ui.state import AppState, current, refresh_seconds, seeding_wanted
 
 PAGE_SIZE = present.PAGE_SIZE
 KEEP_EXPORTS = 50  # a long-running Space must not fill its disk with exports
@@ -54,7 +54,6 @@ class ViewPage:
 
 def empty_message(st: AppState) -> str:
     """What an empty board says: how the first row gets there."""
-    seeding = st.stores.backend == "local" and settings.get("LEADERBOARD_SEED") is not False
     lines = [
         "### No results yet",
         "Nothing has been measured on this leaderboard so far. To add the first model:",
@@ -64,7 +63,7 @@ def empty_message(st: AppState) -> str:
         "3. or from a shell: `python -m eval_queue submit resnet18`, `python -m eval_queue approve ID`, "
         "`python -m eval_queue work --once`.",
     ]
-    if seeding:
+    if seeding_wanted(st.stores):
         lines.append(
             "\nA small reference suite is queued on an empty local store; rows appear as each finishes."
         )

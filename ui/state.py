@@ -7,13 +7,15 @@ One :class:`AppState` per process, created on first use from the settings; tests
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import settings
 from leaderboard.cache import LeaderboardCache, Snapshot
 from store import Stores, get_stores
 
-__all__ = ["AppState", "current", "install", "refresh_seconds"]
+__all__ = ["AppState", "current", "install", "refresh_seconds", "seeding_wanted"]
 
 # A Hub check is an API call; locally it is a stat(): look less often on the Hub.
 CHECK_EVERY_S = {"local": 2.0, "hub": 30.0}
@@ -46,14 +48,16 @@ class AppState:
 
 
 _CURRENT: AppState | None = None
+_OPENING = threading.Lock()  # two first requests at once must share one state (one cache, one reader)
 
 
 def current() -> AppState:
     """The process's state, opened from the settings on first use."""
     global _CURRENT
-    if _CURRENT is None:
-        _CURRENT = AppState.open(get_stores())
-    return _CURRENT
+    with _OPENING:
+        if _CURRENT is None:
+            _CURRENT = AppState.open(get_stores())
+        return _CURRENT
 
 
 def install(state: AppState | None) -> AppState | None:
@@ -69,3 +73,10 @@ def refresh_seconds(configured: float | None, local_default: float) -> float:
     if configured is not None:
         return float(configured)
     return local_default if current().stores.backend == "local" else local_default * HUB_SLOWDOWN
+
+
+def seeding_wanted(stores: Stores) -> bool:
+    """``LEADERBOARD_SEED`` if set; by default only a local board seeds a reference suite (a Hub board is
+    curated). Start-up acts on it and the empty board's message says it."""
+    seed = settings.get("LEADERBOARD_SEED")
+    return stores.backend == "local" if seed is None else bool(seed)
