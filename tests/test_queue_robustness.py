@@ -234,3 +234,40 @@ def test_a_noisy_measurement_is_measured_once_more_and_the_calmer_kept(stores, t
     assert done2.status == FINISHED and (tmp_path / "count").read_text() == "xx"
     assert any("no calmer" in ev.note for ev in done2.events)
     assert noisy_runs(stores.results.read_json(f"records/{done2.result_key}.json")) == 1
+
+
+def test_error_files_are_read_defensively_and_deaths_without_one_are_classified(tmp_path):
+    from eval_queue.child import ChildResult
+    from eval_queue.worker import Failure, classify_failure, read_error_file
+
+    f = tmp_path / "error.json"
+    for junk in (
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b"[" * 100_000,
+        b'{"kind": 3, "message": "x"}',
+        b'{"kind": "oom"}',
+    ):
+        f.write_bytes(junk)
+        assert read_error_file(f) is None, junk
+    f.write_text(json.dumps({"kind": "made_up", "message": "a\nb " + "x" * 2000, "traceback": None}))
+    unknown = read_error_file(f)
+    assert unknown.kind == "harness_error" and "\n" not in unknown.message and len(unknown.message) <= 500
+    f.write_text(json.dumps({"kind": "oom", "message": "CUDA out of memory", "traceback": "tb"}))
+    assert read_error_file(f) == Failure("oom", "CUDA out of memory", "tb")
+    assert read_error_file(tmp_path / "missing.json") is None
+
+    def died(rc, stderr="", timed_out=False):
+        return ChildResult(rc, timed_out, False, 1.0, stderr, 1)
+
+    assert classify_failure(died(-9), None, 60).kind == "oom"  # SIGKILL that was not ours
+    assert classify_failure(died(-11), None, 60) == Failure(
+        "crashed", "the evaluation died from signal 11", None
+    )
+    assert classify_failure(died(1, "Traceback\nMemoryError\n"), None, 60).kind == "oom"
+    assert classify_failure(died(None, timed_out=True), None, 60).kind == "timeout"
+    written = Failure("bad_dataset", "no such dataset", None)
+    assert classify_failure(died(2, "error: no such dataset\n"), written, 60).kind == "bad_dataset"
+    worker_kinds = {"timeout", "oom", "crashed", "harness_error", "worker_error", "mismatch", "lease_expired"}
+    assert worker_kinds <= set(FAILURE_KINDS)
