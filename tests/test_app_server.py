@@ -8,10 +8,7 @@ the filter fields by name, exactly as the browser's controls send them.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -22,6 +19,7 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
+from tests.e2e._app import running_app
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_REGEX = "(.|.)*(?=!)"  # catastrophic backtracking for a backtracking engine on any long cell
@@ -49,40 +47,11 @@ def _plant_records(data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("app-server")
-    data_dir = base / "data"
-    _plant_records(data_dir)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LEADERBOARD_DATA_DIR": str(data_dir),
-        "GRADIO_SERVER_PORT": str(port),
-        "LEADERBOARD_WORKER": "0",
-        "LEADERBOARD_SEED": "0",
-    }
-    for name in ("GRADIO_SERVER_NAME", "RESULTS_REPO", "QUEUE_REPO", "SYSTEM", "SPACE_ID"):
-        env.pop(name, None)  # the default listen address is what §4 is about
+    _plant_records(base / "data")
     log_path = base / "app.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "config", timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("app did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
-    yield url, log_path
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    # no GRADIO_SERVER_NAME: the default listen address is what §4 is about
+    with running_app(base / "data", log_path, GRADIO_SERVER_NAME=None, LEADERBOARD_WORKER="0") as url:
+        yield url, log_path
 
 
 def _parameters(url: str, api_name: str) -> list[dict]:

@@ -42,8 +42,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(data_dir: Path, log_path: Path, **env_overrides: str) -> Iterator[str]:
-    """The app serving ``data_dir`` on a free loopback port; yields its URL, stops it afterwards."""
+def running_app(data_dir: Path, log_path: Path, **env_overrides: str | None) -> Iterator[str]:
+    """The app serving ``data_dir`` on a free loopback port; yields its URL, stops it afterwards.
+
+    ``env_overrides`` set variables of the app's environment; ``None`` unsets one."""
     port = free_port()
     env = {
         **os.environ,
@@ -52,16 +54,20 @@ def running_app(data_dir: Path, log_path: Path, **env_overrides: str) -> Iterato
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_ANALYTICS_ENABLED": "False",
         "LEADERBOARD_SEED": "0",
-        **env_overrides,
     }
     for name in ("RESULTS_REPO", "QUEUE_REPO", "SYSTEM", "SPACE_ID"):
         env.pop(name, None)
+    for name, value in env_overrides.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
+    deadline = time.time() + 120
     try:
         while True:
             try:
