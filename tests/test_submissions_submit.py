@@ -4,6 +4,7 @@ rate limit and duplicates; nothing is written on refusal; the CLI's one-line err
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
@@ -263,6 +264,18 @@ def test_local_dir_symlinks_resolve_and_are_checked_like_typed_paths(
     inside.mkdir(parents=True)
     with pytest.raises(SubmissionRefused, match="overlaps the board's data directory"):
         submit(stores, f"local-dir:{inside}", config=FAST, submitted_by="alice", settings=OPEN)
+    linked = tmp_path / "linked"  # a real folder whose weights are a link to somewhere else
+    linked.mkdir()
+    (linked / "config.json").write_text((folder / "config.json").read_text())
+    (linked / "model.safetensors").symlink_to("/etc/hostname")
+    with pytest.raises(SubmissionRefused, match="cannot open model.safetensors .*a link"):
+        submit(stores, f"local-dir:{linked}", config=FAST, submitted_by="alice", settings=OPEN)
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    (fifo / "config.json").write_text((folder / "config.json").read_text())
+    os.mkfifo(fifo / "model.safetensors")  # opening it for reading would block forever
+    with pytest.raises(SubmissionRefused, match="has no model.safetensors"):  # and never opened
+        submit(stores, f"local-dir:{fifo}", config=FAST, submitted_by="alice", settings=OPEN)
     odd = tmp_path / "odd name"
     odd.mkdir()
     (tmp_path / "plain").symlink_to(odd)
