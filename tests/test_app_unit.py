@@ -218,9 +218,12 @@ def test_corrupt_files_are_shown_to_maintainers_only(ui, stores):
     bad = make_record(model="resnet34")
     bad["model"]["id"] = ["x"]  # valid JSON, wrong type
     stores.results.write_json(layout.record_path("wrongtype"), bad)
+    stores.queue.write_json(layout.entry_path("bad-entry"), {"id": "bad-entry", "status": "NOPE", "lease": 5})
     state.current().cache.get(force=True)
+    queue = ui.queue.on_refresh()  # the queue still lists (nothing here), the bad entry is skipped
+    assert queue[ui.queue.table].empty and "empty" in queue[ui.queue.summary]
     problems = ui.review.on_list(ADMIN, None)[ui.review.problems]
-    assert "broken.json" in problems and "wrongtype.json" in problems
+    assert "broken.json" in problems and "wrongtype.json" in problems and "bad-entry.json" in problems
     assert ui.review.on_list("nope", None)[ui.review.problems] == ""
     assert "of **1** rows" in leaderboard_tab.render_view(state.current(), DEFAULT_STATE, 1).status
 
