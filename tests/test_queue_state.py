@@ -50,9 +50,7 @@ def stores(tmp_path):
 
 
 def pending(queue, model="resnet10t"):
-    return create_entry(
-        queue, make_entry(model, "timm", None, {"device": "cpu"}, "alice", utc_now())
-    )
+    return create_entry(queue, make_entry(model, "timm", None, {"device": "cpu"}, "alice", utc_now()))
 
 
 def test_transition_table_is_enforced():
