@@ -42,5 +42,5 @@ def start_background_worker(
         next_run_time=datetime.now(UTC),  # first pass right away, then every interval
     )
     scheduler.start()
-    scheduler.worker = worker  # type: ignore[attr-defined]  # lets the app/tests stop a running pass
+    scheduler.worker = worker  # lets the app/tests stop a running pass
     return scheduler
