@@ -72,7 +72,7 @@ def _user() -> str:
 
 
 def _problems(stores: Any) -> None:
-    for prob in stores.queue.problems.values():
+    for prob in list(stores.queue.problems.values()):  # a copy: a store may be shared with threads
         print(f"warning: skipped {prob.path}: {prob.reason}", file=sys.stderr)
 
 
