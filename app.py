@@ -15,7 +15,6 @@ from eval_queue import entries as queue_entries
 from eval_queue.entry import QueueError
 from store import StoreError, Stores, layout
 from ui import resources, state
-from ui.blocks import build_demo
 
 log = logging.getLogger("leaderboard.app")
 
@@ -59,7 +58,19 @@ def startup(st: state.AppState) -> None:
 
 
 def main() -> None:
+    """Serve; a malformed setting or store configuration ends it with one line naming the problem."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        for setting in settings.SETTINGS:  # all of them, before Gradio reads GRADIO_SERVER_PORT on import
+            settings.get(setting.name)
+        serve()
+    except (settings.SettingError, StoreError) as exc:
+        raise SystemExit(f"app.py: {exc}") from None
+
+
+def serve() -> None:
+    from ui.blocks import build_demo  # imports Gradio: only once the settings are known to be good
+
     st = state.current()
     startup(st)
     snap = st.snapshot()  # load before the first visitor arrives

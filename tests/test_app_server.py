@@ -8,7 +8,10 @@ the filter fields by name, exactly as the browser's controls send them.
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -19,9 +22,8 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import running_app
+from tests.e2e._app import ROOT, running_app
 
-ROOT = Path(__file__).resolve().parents[1]
 HOSTILE_REGEX = "(.|.)*(?=!)"  # catastrophic backtracking for a backtracking engine on any long cell
 N_RECORDS = 300
 FAST_S = 1.0
@@ -159,3 +161,17 @@ def test_listens_on_loopback_by_default(server):
     url, log_path = server
     port = urllib.parse.urlparse(url).port
     assert f"http://127.0.0.1:{port}" in log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [({"GRADIO_SERVER_PORT": "80x"}, "GRADIO_SERVER_PORT"), ({"RESULTS_REPO": "org/results"}, "QUEUE_REPO")],
+)
+def test_a_bad_setting_stops_the_app_with_one_line(tmp_path, env, named):
+    full = {**os.environ, "LEADERBOARD_DATA_DIR": str(tmp_path), "LEADERBOARD_WORKER": "0", **env}
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("app.py: ") and named in last and "Traceback" not in proc.stderr
