@@ -171,21 +171,11 @@ def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
 # ---- schema check ------------------------------------------------------------------------------------
 
 
-@cache
-def _run_vocabulary() -> tuple[frozenset[str] | None, frozenset[str], frozenset[str]]:
-    """(backend names or None = any slug, devices, precisions): from the backend registry when it offers
-    ``backend_specs()``, else from ``harness.config``'s constants (and any slug as backend name)."""
+def _run_vocabulary() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(backend names, devices, precisions) the backend registry knows (harness.config derives them)."""
     from harness import config
 
-    try:
-        from harness.backends import backend_specs  # type: ignore[attr-defined]
-    except ImportError:
-        return None, frozenset(config.DEVICES), frozenset(config.PRECISIONS)
-    specs = list(backend_specs())
-    names = frozenset(s.name for s in specs)
-    devices = frozenset(config.DEVICES).union(*(s.devices for s in specs))
-    precisions = frozenset(config.PRECISIONS).union(*(s.precisions for s in specs))
-    return names, devices, precisions
+    return frozenset(config.BACKENDS), frozenset(config.DEVICES), frozenset(config.PRECISIONS)
 
 
 def _num(value: Any, path: str) -> float | None:
@@ -239,10 +229,7 @@ def check_noise(noise: Any, path: str = "noise") -> dict[str, Any] | None:
 def _check_run(run: Any, path: str) -> dict[str, Any]:
     backends, devices, precisions = _run_vocabulary()
     expect_dict(run, path)
-    if backends is None:
-        field_of(run, "backend", path, expect_slug)
-    else:
-        field_of(run, "backend", path, expect_enum, choices=backends)
+    field_of(run, "backend", path, expect_enum, choices=backends)
     field_of(run, "device", path, expect_enum, choices=devices)
     field_of(run, "precision", path, expect_enum, choices=precisions)
     field_of(run, "provider", path, expect_str, optional=True, max_len=MAX_ID)

@@ -157,7 +157,7 @@ class HubDatasetStore(DatasetStore):
     def head(self) -> str:
         """The sha of the ``main`` branch now (one request)."""
         with self._guard("read"):
-            info = self.api.repo_info(self.repo_id, repo_type=REPO_TYPE, expand=["sha"])  # type: ignore[list-item,arg-type]
+            info = self.api.repo_info(self.repo_id, repo_type=REPO_TYPE, expand=["sha"])  # type: ignore[arg-type]
         if not info.sha:
             raise HubAccessError(f"dataset {self.repo_id} on {self.endpoint}: no commit sha in repo info")
         return info.sha
