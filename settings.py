@@ -224,6 +224,13 @@ SETTINGS: tuple[Setting, ...] = (
         "hardware profile name recorded by the harness (default: derived from the machine)",
     ),
     _s("HARNESS_MAX_DOWNLOAD_MB", "float", 4096.0, HARNESS, "size cap on Hub weight downloads", 1),
+    _s("LEADERBOARD_DISPATCH", "str", "worker", WORKER, "`worker` (in-app) or `jobs` (Hugging Face Jobs)"),
+    _s("LEADERBOARD_JOB_FLAVORS", "list", ("cpu-basic",), WORKER, "Jobs flavors submitters may pick"),
+    _s("LEADERBOARD_JOBS_NAMESPACE", "str", None, WORKER, "user/org that runs and pays for the Jobs"),
+    _s("LEADERBOARD_JOBS_IMAGE", "str", None, WORKER, "image of a Job (default: this Space's image)"),
+    _s("LEADERBOARD_JOBS_MAX_RUNNING", "int", 2, WORKER, "Jobs running at once (0: no cap)", 0),
+    _s("LEADERBOARD_JOBS_BUDGET_USD_PER_DAY", "float", 5.0, WORKER, "Jobs spend per 24 h (0: no cap)", 0),
+    _s("LEADERBOARD_LOCAL_COST_PER_HOUR", "float", None, WORKER, "USD per hour of the local machine", 0),
 )
 
 _BY_NAME: dict[str, Setting] = {}
