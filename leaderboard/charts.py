@@ -1,7 +1,7 @@
 """Plotly figures of a leaderboard view (graph_objects; at most MAX_POINTS points go to the browser).
 
 Plotly renders a subset of HTML in hover text, trace names and legends, so every record-supplied string
-(model id, backend, precision, hardware profile, row labels) goes through ``markup.escape_html``.
+(model id, backend, precision, hardware profile, row labels) goes through ``markup.escape_plotly``.
 """
 
 from __future__ import annotations
@@ -11,13 +11,39 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from leaderboard.filters import pareto_axes, pareto_front
-from leaderboard.markup import escape_html
+from leaderboard.markup import escape_plotly
 
 _LABELS = {
     "latency_p50_ms": "p50 latency at batch 1 (ms, lower is better)",
     "top1": "measured top-1 (%)",
     "throughput_ips": "best throughput (images/s)",
 }
+_SHORT = {"top1": "Top-1 accuracy", "throughput_ips": "Throughput", "latency_p50_ms": "p50 latency"}
+# what the points can be coloured by (a picker offers these); the front is always per hardware profile
+COLOR_BY = {
+    "family": "Family",
+    "backend": "Backend",
+    "precision": "Precision",
+    "hardware_profile": "Hardware",
+}
+PALETTE = (
+    "#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac",
+    "#eeca3b", "#1f77b4", "#2ca02c",
+)  # fmt: skip
+LOG_SPAN = 10.0  # an axis whose positive values span this factor or more is drawn on a log scale
+
+
+def colour_of(values: list[str]) -> dict[str, str]:
+    """A stable colour per distinct value (sorted, then the palette in order, cycling)."""
+    return {v: PALETTE[i % len(PALETTE)] for i, v in enumerate(sorted(set(values)))}
+
+
+def axis_type(values: pd.Series) -> str:
+    """``"log"`` when every value is positive and they span at least :data:`LOG_SPAN`, else ``"linear"``."""
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if v.empty or (v <= 0).any():
+        return "linear"
+    return "log" if v.max() / v.min() >= LOG_SPAN else "linear"
 
 
 def empty_figure(message: str) -> go.Figure:
@@ -37,14 +63,36 @@ def _sizes(params: pd.Series) -> np.ndarray:
 MAX_POINTS = 1000
 
 
-def accuracy_latency_scatter(df: pd.DataFrame, max_points: int = MAX_POINTS) -> go.Figure:
-    """Accuracy (or throughput when no row has accuracy) vs p50 latency; size = params; front drawn.
+def _hover(part: pd.DataFrame) -> pd.Series:
+    return (
+        "<b>"
+        + part["model"].map(escape_plotly)
+        + "</b><br>"
+        + part["backend"].map(escape_plotly)
+        + "/"
+        + part["precision"].map(escape_plotly)
+        + " · "
+        + part["hardware_profile"].map(escape_plotly)
+        + "<br>params "
+        + part["params_m"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f} M")
+    )
 
-    At most ``max_points`` points are sent to the browser: every Pareto-front point, then the view's
-    first rows in its current order; the title says when points were left out.
+
+def accuracy_latency_scatter(
+    df: pd.DataFrame, max_points: int = MAX_POINTS, color_by: str = "family"
+) -> go.Figure:
+    """Accuracy (or throughput when no row has accuracy) vs p50 latency of the rows of a view.
+
+    One colour per ``color_by`` value (:data:`COLOR_BY`), marker size = params, the model name on hover,
+    log axes where values span decades, and the Pareto front of each hardware profile drawn as a line with
+    ringed points (so a front of one point shows too). At most ``max_points`` points are sent to the
+    browser: every front point, then the view's first rows in its order; the title says when points were
+    left out.
     """
+    if color_by not in COLOR_BY:
+        color_by = "family"
     if df.empty:
-        return empty_figure("No results in this view yet.")
+        return empty_figure("No rows in this view.")
     x, y = pareto_axes(df)
     pts = df[df[x].notna() & df[y].notna()]
     if pts.empty:
@@ -56,48 +104,50 @@ def accuracy_latency_scatter(df: pd.DataFrame, max_points: int = MAX_POINTS) -> 
         others = (~front).cumsum()  # position among the non-front rows, in view order
         keep = front | (~front & (others <= max(0, max_points - int(front.sum()))))
         pts, front = pts[keep], front[keep]
-    for hw, part in pts.groupby("hardware_profile", sort=True):
-        text = (
-            part["model"].map(escape_html)
-            + " · "
-            + part["backend"].map(escape_html)
-            + "/"
-            + part["precision"].map(escape_html)
-            + "<br>params "
-            + part["params_m"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f} M")
-        )
-        name = escape_html(hw)
+    groups = pts[color_by].fillna("—").astype(str)
+    colours = colour_of(groups.tolist())
+    for value in sorted(colours):
+        part = pts[groups == value]
         fig.add_trace(
             go.Scatter(
                 x=part[x],
                 y=part[y],
                 mode="markers",
-                name=name,
-                text=text,
-                hovertemplate="%{text}<br>x=%{x:.3g} y=%{y:.3g}<extra>%{fullData.name}</extra>",
-                marker={"size": _sizes(part["params_m"]), "opacity": 0.7, "line": {"width": 0}},
+                name=escape_plotly(value),
+                legendgroup=escape_plotly(value),
+                text=_hover(part),
+                hovertemplate="%{text}<br>x=%{x:.3g} y=%{y:.3g}<extra></extra>",
+                marker={
+                    "size": _sizes(part["params_m"]),
+                    "color": colours[value],
+                    "opacity": 0.75,
+                    "line": {"width": 0},
+                },
             )
         )
-        f = part[front.loc[part.index]].sort_values(x)
+    for hw, part in pts[front].groupby("hardware_profile", sort=True):
+        f = part.sort_values(x)
         fig.add_trace(
             go.Scatter(
                 x=f[x],
                 y=f[y],
-                mode="lines",
-                name=f"Pareto front · {name}",
-                line={"dash": "dot", "width": 2},
-                hoverinfo="skip",
+                mode="lines+markers",
+                name=f"Pareto front · {escape_plotly(hw)}",
+                line={"dash": "dot", "width": 2, "color": "#333333", "shape": "hv"},
+                marker={"symbol": "circle-open", "size": 14, "color": "#333333", "line": {"width": 2}},
+                text=f["model"].map(escape_plotly),
+                hovertemplate="front: %{text}<extra></extra>",
             )
         )
-    title = (
-        "Accuracy vs latency" if y == "top1" else "Throughput vs latency (no accuracy measured in this view)"
-    )
+    title = f"{_SHORT[y]} vs p50 latency · colour: {COLOR_BY[color_by].lower()}"
+    if y != "top1":
+        title += " (no accuracy measured in this view)"
     if len(pts) < n_all:
         title += f" — {len(pts):,} of {n_all:,} points (front + first rows of the view)"
     fig.update_layout(
-        title=title,
-        xaxis_title=_LABELS[x],
-        yaxis_title=_LABELS[y],
+        title={"text": title, "font": {"size": 15}},
+        xaxis={"title": _LABELS[x], "type": axis_type(pts[x])},
+        yaxis={"title": _LABELS[y], "type": axis_type(pts[y])},
         height=460,
         template="plotly_white",
         legend={"orientation": "h", "y": -0.2},
@@ -112,22 +162,33 @@ def latency_batch_curves(long: pd.DataFrame, row_ids: list[str], labels: dict[st
     if part.empty:
         return empty_figure("Pick models to compare their latency across batch sizes.")
     fig = go.Figure()
-    for rid in row_ids:
+    for i, rid in enumerate(row_ids):
         r = part[part["row_id"] == rid].sort_values("batch_size")
         if r.empty:
             continue
-        name = escape_html(labels.get(rid, rid))
+        name = escape_plotly(labels.get(rid, rid))
+        colour = PALETTE[i % len(PALETTE)]  # one colour per model across both curves
         fig.add_trace(
-            go.Scatter(x=r["batch_size"], y=r["latency_p50_ms"], mode="lines+markers", name=f"{name} p50 ms")
+            go.Scatter(
+                x=r["batch_size"],
+                y=r["latency_p50_ms"],
+                mode="lines+markers",
+                name=f"{name} · p50 ms",
+                legendgroup=rid,
+                line={"color": colour},
+                marker={"color": colour},
+            )
         )
         fig.add_trace(
             go.Scatter(
                 x=r["batch_size"],
                 y=r["throughput_ips"],
                 mode="lines+markers",
-                name=f"{name} img/s",
+                name=f"{name} · img/s",
+                legendgroup=rid,
                 yaxis="y2",
-                line={"dash": "dash"},
+                line={"dash": "dash", "color": colour},
+                marker={"color": colour, "symbol": "square"},
             )
         )
     fig.update_layout(
@@ -137,8 +198,13 @@ def latency_batch_curves(long: pd.DataFrame, row_ids: list[str], labels: dict[st
             "type": "log",
             "tickvals": sorted(part["batch_size"].dropna().unique().tolist()),
         },
-        yaxis={"title": "p50 latency per batch (ms)"},
-        yaxis2={"title": "throughput (images/s)", "overlaying": "y", "side": "right"},
+        yaxis={"title": "p50 latency per batch (ms)", "type": axis_type(part["latency_p50_ms"])},
+        yaxis2={
+            "title": "throughput (images/s)",
+            "overlaying": "y",
+            "side": "right",
+            "type": axis_type(part["throughput_ips"]),
+        },
         height=460,
         template="plotly_white",
         legend={"orientation": "h", "y": -0.25},

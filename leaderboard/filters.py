@@ -358,3 +358,61 @@ def choices(df: pd.DataFrame, column: str) -> list[str]:
     if df.empty or column not in df:
         return []
     return sorted(str(v) for v in df[column].dropna().unique())
+
+
+@dataclass(frozen=True)
+class Culprit:
+    """One active filter and how many rows the view would have without it (everything else kept)."""
+
+    field: str  # FilterState field ("search", "backend", "latency", ...)
+    label: str  # plain text for people: 'search "abc"', "Backend = onnxruntime", "p50 ms (bs1) ≤ 3"
+    rows: int
+
+
+def _active_filters(state: FilterState) -> list[tuple[str, str, FilterState]]:
+    """(field, label, state without that filter) for every filter that narrows ``state``'s view."""
+    out: list[tuple[str, str, FilterState]] = []
+    if (state.search or "").strip():
+        kind = "regex" if state.regex else "search"
+        out.append(("search", f'{kind} "{state.search.strip()}"', replace(state, search="", regex=False)))
+    for name in CATEGORY_FILTER_FIELDS:
+        picked = getattr(state, name)
+        if picked:
+            label = next((c.label for c in COLUMNS if c.name == name), name)
+            out.append((name, f"{label} = {', '.join(picked)}", replace(state, **{name: ()})))
+    for name, rf in RANGE_FILTERS.items():
+        lo, hi = getattr(state, rf.min_attr), getattr(state, rf.max_attr)
+        if lo is None and hi is None:
+            continue
+        bounds = [f"≥ {lo:g}" if lo is not None else "", f"≤ {hi:g}" if hi is not None else ""]
+        label = f"{rf.label} {' and '.join(b for b in bounds if b)}"
+        out.append((name, label, replace(state, **{rf.min_attr: None, rf.max_attr: None})))
+    return out
+
+
+def empty_view_culprits(df: pd.DataFrame, state: FilterState) -> list[Culprit]:
+    """For a view with no rows: each single filter whose removal alone brings rows back, most rows first.
+
+    Empty when the board itself is empty, when the view is not empty, or when no single filter is to
+    blame (two or more together remove everything). Costs one filter pass per active filter, and runs
+    only for an empty view.
+    """
+    if df.empty or len(apply_filters(df, state).frame):
+        return []
+    found = []
+    for field_name, label, without in _active_filters(state):
+        n = len(apply_filters(df, without).frame)
+        if n:
+            found.append(Culprit(field_name, label, n))
+    return sorted(found, key=lambda c: -c.rows)
+
+
+def describe_empty_view(df: pd.DataFrame, state: FilterState) -> str:
+    """One plain-text sentence for an empty view: which filter removed the rows and what undoing it gives."""
+    culprits = empty_view_culprits(df, state)
+    if not culprits:
+        if not _active_filters(state):
+            return "No rows match this view."
+        return "No rows match these filters together; remove some of them or reset the view."
+    parts = [f"{c.label} (without it: {c.rows:,} row{'s' if c.rows != 1 else ''})" for c in culprits[:4]]
+    return "No rows match. Removed by " + "; ".join(parts) + "."

@@ -5,7 +5,8 @@ revision, noise reasons, reproduce commands) is untrusted: a model id like ``<im
 must show as those characters, never become an element. Each output format has one helper:
 
 - :func:`escape_markdown` for Markdown (the table's Model cell, row details, the report);
-- :func:`escape_html` for Plotly hover/legend text (Plotly renders a subset of HTML);
+- :func:`escape_plotly` for Plotly hover/legend text (Plotly renders a subset of HTML);
+- :func:`escape_html` for HTML attributes and text;
 - :func:`code_block` for a fenced block (reproduce commands) that the text can never close;
 - :func:`plain_text` for cells rendered as plain text (control characters and line breaks removed).
 
@@ -49,6 +50,14 @@ def plain_text(value: object, limit: int = 2000) -> str:
 def escape_html(value: object) -> str:
     """``<``, ``>``, ``&`` and quotes as entities, on one line (for Plotly text and HTML attributes)."""
     return _HTML_RE.sub(lambda m: _HTML[m.group()], plain_text(value))
+
+
+def escape_plotly(value: object) -> str:
+    """Text for Plotly labels, hovers and legends: only ``&``, ``<`` and ``>`` become entities, on one line.
+
+    Plotly's pseudo-HTML parser decodes only a few entities in legends, so a quote escaped as ``&quot;``
+    would show literally; quotes cannot start a tag, so they stay as they are."""
+    return plain_text(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_markdown(value: object) -> str:

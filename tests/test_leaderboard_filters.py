@@ -16,6 +16,8 @@ from leaderboard.filters import (
     apply_filters,
     choices,
     decode_state,
+    describe_empty_view,
+    empty_view_culprits,
     encode_state,
     matcher,
     pareto_front,
@@ -286,3 +288,42 @@ def test_noisy_rows_can_be_sorted_and_exported():
     ]
     wide = build_frames(recs)[0]
     assert sort_frame(wide, "noisy", descending=True).model.tolist() == ["busy", "calm", "old"]
+
+
+# --- why a view is empty ------------------------------------------------------------------------------
+def _board():
+    return build_frames(
+        [
+            make_record(
+                model="resnet18",
+                params=11_000_000,
+                runs=[make_run(p50=2.0), make_run("onnxruntime", p50=1.0)],
+            ),
+            make_record(model="vit_tiny_patch16_224", params=5_000_000, runs=[make_run(p50=9.0)]),
+        ]
+    )[0]
+
+
+def test_empty_view_names_the_single_filter_that_removed_every_row():
+    wide = _board()
+    fs = replace(DEFAULT_STATE, search="vit", backend=("onnxruntime",))
+    assert apply_filters(wide, fs).frame.empty
+    found = {c.field: c.rows for c in empty_view_culprits(wide, fs)}
+    assert found == {"search": 1, "backend": 1}
+    fs = replace(DEFAULT_STATE, search="resnet", latency_max=0.5)
+    (c,) = empty_view_culprits(wide, fs)
+    assert c.field == "latency_p50_ms" and c.rows == 2 and "≤ 0.5" in c.label
+    text = describe_empty_view(wide, fs)
+    assert text.startswith("No rows match.") and "p50 ms" in text and "2 rows" in text
+
+
+def test_empty_view_explanations_when_no_single_filter_or_nothing_to_blame():
+    wide = _board()
+    both = replace(DEFAULT_STATE, search="nomatch", latency_max=0.1)  # each alone already removes all
+    assert empty_view_culprits(wide, both) == []
+    assert "together" in describe_empty_view(wide, both)
+    assert empty_view_culprits(wide, DEFAULT_STATE) == []  # a view with rows has no culprit
+    assert empty_view_culprits(wide.iloc[0:0], replace(DEFAULT_STATE, search="x")) == []
+    assert describe_empty_view(wide.iloc[0:0], DEFAULT_STATE) == "No rows match this view."
+    hostile = replace(DEFAULT_STATE, search="<b>*x*</b>", regex=False)
+    assert '"<b>*x*</b>"' in describe_empty_view(wide, hostile)  # plain text: the UI escapes it
