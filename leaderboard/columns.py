@@ -225,6 +225,38 @@ FIELDS: tuple[Column, ...] = (
     ),
     Column("best_batch_size", "Best bs", "int", "Batch size of the best throughput.", "d", compare=True),
     Column(
+        "flavor", "Flavor", "str", "Hardware flavor it ran on (Hugging Face Jobs, or local).", compare=True
+    ),
+    Column(
+        "usd_per_hour",
+        "$/hour",
+        "float",
+        "Unit cost of the flavor, USD per hour.",
+        ".3f",
+        "$/h",
+        compare=True,
+    ),
+    Column(
+        "cost_per_million_images",
+        "$ / 1M img",
+        "float",
+        "USD to classify a million images at the best batch size: $/hour / (img/s x 3600) x 1e6.",
+        ".3f",
+        "$",
+        default=True,
+        compare=True,
+        report=True,
+    ),
+    Column(
+        "images_per_dollar",
+        "Img per $",
+        "float",
+        "Images classified per USD at the best batch size: img/s x 3600 / ($/hour).",
+        ",.0f",
+        "img/$",
+        compare=True,
+    ),
+    Column(
         "peak_mem_mb",
         "Peak MiB",
         "float",

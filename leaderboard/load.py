@@ -286,6 +286,18 @@ def _noisy(runs: list[dict[str, Any]]) -> tuple[bool | None, str | None]:
 
 
 # --- one record -> rows ------------------------------------------------------------------------------
+def unit_costs(usd_per_hour: float | None, throughput_ips: float | None) -> dict[str, float | None]:
+    """Cost per million images and images per dollar at a throughput (None when either is unknown; a
+    free machine costs 0 per image and gives no finite images per dollar)."""
+    if usd_per_hour is None or not throughput_ips:
+        return {"cost_per_million_images": None, "images_per_dollar": None}
+    per_image = usd_per_hour / (throughput_ips * 3600.0)
+    return {
+        "cost_per_million_images": per_image * 1e6,
+        "images_per_dollar": 1.0 / per_image if per_image > 0 else None,
+    }
+
+
 def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The wide rows (one per backend/device/precision) and long rows (one per batch size) of a record.
 
@@ -300,6 +312,8 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
     source = _str(model.get("source"))
     env = _dict(record.get("environment"))
     hw = _str(env.get("hardware_profile")) or "unknown"
+    flavor = _dict(env.get("flavor"))
+    usd_per_hour = _size(flavor.get("usd_per_hour"))
     acc = _dict(record.get("accuracy"))
     pretrained = model.get("pretrained")
     arch = _str(model.get("architecture")) or (model_id if ":" not in model_id else None)
@@ -357,6 +371,9 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "noise_reasons": reasons,
             "throughput_ips": best[0],
             "best_batch_size": best[1],
+            "flavor": _str(flavor.get("name")),
+            "usd_per_hour": usd_per_hour,
+            **unit_costs(usd_per_hour, best[0]),
             "peak_mem_mb": max(mems) if mems else None,
             "size_mb": _run_size(runs, _size(model.get("size_mb"))),
             "params_m": params / 1e6 if params is not None else None,
@@ -462,7 +479,11 @@ def frames_from_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         for c in table.columns
         if c.split(".")[0] in _TOP_LEVEL
         and not c.startswith(_SKIP_PREFIXES)
-        and (not c.startswith("environment.") or c == "environment.hardware_profile")
+        and (
+            not c.startswith("environment.")
+            or c == "environment.hardware_profile"
+            or c.startswith(("environment.flavor.", "environment.flavor"))
+        )
     ]
     return build_frames(nest(row) for row in table[keep].to_dict("records"))
 

@@ -162,3 +162,63 @@ def test_formatting_of_numbers_markers_and_missing():
     assert format_value("top1", "not a number") == "not a number"  # never raises
     assert format_value("model", "x") == "x"
     assert present.cell_text("noisy", pd.NA) == "—"
+
+
+# --- cost per image (issue 12) ----------------------------------------------------------------------
+def _cost_record(usd_per_hour, tputs=((1, 100.0), (8, 400.0))):
+    runs = [
+        {"backend": "pytorch", "device": "cpu", "precision": "fp32", "batch_size": bs, "status": "ok",
+         "throughput_ips": t, "latency_ms": {"p50": 10.0}}
+        for bs, t in tputs
+    ]  # fmt: skip
+    env = {"hardware_profile": "hf-jobs-cpu-upgrade"}
+    if usd_per_hour is not ...:
+        env["flavor"] = {"name": "cpu-upgrade", "accelerator": None, "usd_per_hour": usd_per_hour}
+    return {"key": "k1", "model": {"id": "resnet18"}, "environment": env, "runs": runs}
+
+
+def test_cost_columns_derive_from_best_batch_size():
+    from leaderboard.columns import SORTABLE, column
+    from leaderboard.load import build_frames
+
+    wide, _ = build_frames([_cost_record(0.036)])
+    row = wide.iloc[0]
+    assert row["flavor"] == "cpu-upgrade" and row["best_batch_size"] == 8
+    assert row["cost_per_million_images"] == pytest.approx(0.036 / (400 * 3600) * 1e6)
+    assert row["images_per_dollar"] == pytest.approx(400 * 3600 / 0.036)
+    for name in ("cost_per_million_images", "images_per_dollar"):
+        assert name in SORTABLE and column(name).numeric and str(wide[name].dtype) == "float64"
+
+
+@pytest.mark.parametrize("cost", [..., None, "0.5", -1.0, float("nan"), True, {"x": 1}])
+def test_cost_columns_missing_or_hostile_cost_stays_missing(cost):
+    from leaderboard.load import build_frames
+
+    wide, _ = build_frames([_cost_record(cost)])
+    assert wide["cost_per_million_images"].isna().all() and wide["images_per_dollar"].isna().all()
+
+
+def test_free_machine_costs_nothing_and_has_no_images_per_dollar():
+    from leaderboard.load import build_frames
+
+    wide, _ = build_frames([_cost_record(0.0)])
+    assert wide.iloc[0]["cost_per_million_images"] == 0.0
+    assert pd.isna(wide.iloc[0]["images_per_dollar"])
+
+
+def test_cost_columns_survive_the_results_table(tmp_path):
+    from harness.record import check_record_dict
+    from leaderboard.load import frames_from_table
+    from store import LocalDatasetStore
+    from store.table import read_results_table, rebuild_results_table
+    from tests._leaderboard_helpers import make_record
+
+    rec = make_record("resnet18")
+    rec["environment"]["flavor"] = {"name": "t4-small", "accelerator": "T4", "usd_per_hour": 0.4}
+    store = LocalDatasetStore(tmp_path / "results", "results")
+    from store import layout
+
+    store.create_json(layout.record_path(rec["key"]), rec, "test")
+    rebuild_results_table(store, validate=check_record_dict)
+    wide, _ = frames_from_table(read_results_table(store, validate=check_record_dict))
+    assert set(wide["flavor"]) == {"t4-small"} and (wide["cost_per_million_images"] > 0).all()
