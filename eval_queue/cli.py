@@ -1,4 +1,4 @@
-"""``python -m eval_queue``: list, show, approve, reject, work, recover.
+"""``python -m eval_queue``: list, show, approve, reject, cancel, work, recover, dispatch, flavors.
 
 Submitting lives in ``python -m submissions`` (submissions depend on the queue, never the reverse).
 Reads the stores from the settings (``LEADERBOARD_DATA_DIR``, or ``RESULTS_REPO``/``QUEUE_REPO``/
@@ -59,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lease", type=float, help="lease duration in seconds")
     w.add_argument("--max-attempts", type=int, help="lost leases before a job is FAILED")
     w.add_argument("--devices", help="only claim jobs for these devices, e.g. cuda (default: detected)")
+    w.add_argument(
+        "--job", metavar="ENTRY", help="run exactly one job of this entry (inside a Hugging Face Job)"
+    )
+    w.add_argument("--flavor", help="with --job: the job's flavor")
+    w.add_argument("--attempt", type=int, help="with --job: the dispatch attempt this Job was started for")
+
+    c = sub.add_parser("cancel", help="stop an approved or running entry, cancelling its Jobs (maintainers)")
+    c.add_argument("id")
+    c.add_argument("--reason", required=True, help="shown to the submitter")
+    c.add_argument("--by", help="maintainer name recorded in the event (default: $USER)")
+    c.add_argument("--token", help="admin token (default: $LEADERBOARD_TOKEN)")
+
+    sub.add_parser(
+        "dispatch", help="one pass of the Hugging Face Jobs dispatcher (LEADERBOARD_DISPATCH=jobs)"
+    )
+    sub.add_parser("flavors", help="the hardware flavors this board offers, with their cost per hour")
 
     sub.add_parser("recover", help="re-queue RUNNING jobs whose worker stopped renewing its lease")
     return p
@@ -136,6 +152,15 @@ def cmd_work(args, stores) -> int:
     if args.memory_mb is not None:
         ws.memory_mb = args.memory_mb or None
     worker = Worker(stores, ws)
+    if args.job is not None or args.flavor is not None or args.attempt is not None:
+        if args.job is None or args.flavor is None or args.attempt is None:
+            raise CliError("--job, --flavor and --attempt go together")
+        print(f"evaluating job {args.flavor} of {args.job} (attempt {args.attempt})", flush=True)
+        o = worker.run_job(args.job, args.flavor, args.attempt)
+        print(
+            f"{o.entry_id} {args.flavor} {o.status} {o.result_key or o.error_kind or ''} {o.message}".rstrip()
+        )
+        return 0 if o.status in ("FINISHED", "STALE") else 1
     signal.signal(signal.SIGTERM, lambda *_: worker.stop_event.set())
     print(f"worker {ws.worker_id} started", file=sys.stderr, flush=True)
     outcomes = worker.work(once=args.once, max_jobs=args.max_jobs, poll_s=args.poll)
@@ -143,6 +168,39 @@ def cmd_work(args, stores) -> int:
         detail = o.result_key or f"{o.error_kind}: {o.message}"
         print(f"{o.entry_id} {o.status} {detail}", flush=True)
     _problems(stores)
+    return 0
+
+
+def cmd_cancel(args, stores) -> int:
+    from eval_queue.entries import cancel
+
+    by = _authorize(args)
+    e = cancel(stores.queue, args.id, by=by, reason=args.reason)
+    print(f"{e.id} {e.status} by {by}: {args.reason} (its running Jobs are cancelled by the dispatcher)")
+    return 0
+
+
+def cmd_dispatch(args, stores) -> int:
+    from eval_queue.dispatch import Dispatcher
+
+    r = Dispatcher(stores).run_pass()
+    for what, names in (("started", r.started), ("retried", r.retried), ("failed", r.failed)):
+        for name in names:
+            print(f"{name} {what}")
+    for name in r.canceled:
+        print(f"{name} canceled")
+    for name, why in r.waiting.items():
+        print(f"{name} {why}")
+    _problems(stores)
+    return 0
+
+
+def cmd_flavors(args, stores) -> int:
+    from eval_queue.flavors import catalogue
+
+    for f in catalogue().flavors(refresh=True):
+        cost = "cost unknown" if f.usd_per_hour is None else f"${f.usd_per_hour:.3f}/h"
+        print(f"{f.name:<16} {cost:<14} {f.accelerator or 'CPU':<10} {f.label}")
     return 0
 
 
@@ -163,6 +221,9 @@ COMMANDS = {
     "reject": cmd_reject,
     "work": cmd_work,
     "recover": cmd_recover,
+    "cancel": cmd_cancel,
+    "dispatch": cmd_dispatch,
+    "flavors": cmd_flavors,
 }
 
 

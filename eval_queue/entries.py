@@ -20,6 +20,7 @@ from eval_queue.entry import (
     APPROVED,
     FAILED,
     FINISHED,
+    JOB_QUEUED,
     PENDING_REVIEW,
     REJECTED,
     RUNNING,
@@ -27,8 +28,10 @@ from eval_queue.entry import (
     EntryError,
     EntryNotFound,
     InvalidTransition,
+    Job,
     QueueEntry,
     QueueError,
+    canceled,
     check_entry_dict,
     check_entry_file,
     entry_path,
@@ -102,6 +105,16 @@ def _change(queue: DatasetStore, entry_id: str, step: Step, message: str) -> Que
     return check_entry_file(path, stored)
 
 
+change_entry = _change  # the compare-and-swap other queue modules build on (eval_queue.jobs)
+
+
+def _cancel_queued(e: QueueEntry, why: str) -> tuple[Job, ...]:
+    """Jobs not yet started end CANCELED now; started ones stay RUNNING until the dispatcher has
+    cancelled them on the Hub (it sees the entry REJECTED)."""
+    now = utc_now()
+    return tuple(canceled(j, now, why) if j.status == JOB_QUEUED else j for j in e.jobs)
+
+
 # --- maintainers ---------------------------------------------------------------------------------
 def _pending(e: QueueEntry, action: str) -> None:
     """Review applies to PENDING_REVIEW only (RUNNING -> APPROVED exists for lease recovery, not for
@@ -129,9 +142,32 @@ def reject(queue: DatasetStore, entry_id: str, by: str, reason: str) -> QueueEnt
 
     def step(e: QueueEntry) -> QueueEntry:
         _pending(e, "rejected")
-        return transition(e, REJECTED, by, utc_now(), reason, error=EntryError("rejected", reason))
+        return transition(
+            e, REJECTED, by, utc_now(), reason, error=EntryError("rejected", reason),
+            jobs=_cancel_queued(e, reason),
+        )  # fmt: skip
 
     return _change(queue, entry_id, step, f"queue: reject {entry_id}")
+
+
+def cancel(queue: DatasetStore, entry_id: str, by: str, reason: str) -> QueueEntry:
+    """A maintainer stops an APPROVED or RUNNING entry: -> REJECTED. A local worker running it loses its
+    lease (nothing is stored); its Hugging Face Jobs are cancelled by the dispatcher's next pass."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise QueueError("a cancellation needs a reason (it is shown to the submitter)")
+
+    def step(e: QueueEntry) -> QueueEntry:
+        if e.status not in (APPROVED, RUNNING):
+            raise InvalidTransition(
+                f"entry {e.id} is {e.status}; only APPROVED or RUNNING entries can be cancelled"
+            )
+        return transition(
+            e, REJECTED, by, utc_now(), f"cancelled: {reason}", error=EntryError("canceled", reason),
+            lease=None, jobs=_cancel_queued(e, reason),
+        )  # fmt: skip
+
+    return _change(queue, entry_id, step, f"queue: cancel {entry_id}")
 
 
 def enqueue_approved(
@@ -165,6 +201,8 @@ def claim_next(
 
     ``devices`` limits the claim to jobs this worker can run (a CPU-only worker leaves cuda jobs alone)."""
     for candidate in list_entries(queue, APPROVED):
+        if candidate.jobs:  # dispatched to Hugging Face Jobs (eval_queue.dispatch), not to this worker
+            continue
         if devices is not None and candidate.device not in devices:
             continue
         won = False
@@ -325,6 +363,8 @@ __all__ = [
     "LeaseLost",
     "add_note",
     "approve",
+    "cancel",
+    "change_entry",
     "claim_next",
     "create_entry",
     "enqueue_approved",

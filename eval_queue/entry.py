@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from store import layout
 from store.schema import (
@@ -31,6 +31,9 @@ from store.schema import (
     field_of,
 )
 
+if TYPE_CHECKING:
+    from eval_queue.flavors import Flavor
+
 PENDING_REVIEW = "PENDING_REVIEW"
 APPROVED = "APPROVED"
 REJECTED = "REJECTED"
@@ -44,8 +47,8 @@ SOURCES = ("timm", "hf-hub", "local-dir")
 # Allowed moves. RUNNING -> APPROVED is only the expired-lease recovery (approve() checks PENDING_REVIEW).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     PENDING_REVIEW: (APPROVED, REJECTED),
-    APPROVED: (RUNNING,),
-    RUNNING: (FINISHED, FAILED, APPROVED),
+    APPROVED: (RUNNING, REJECTED),  # -> REJECTED: a maintainer cancels (entries.cancel)
+    RUNNING: (FINISHED, FAILED, APPROVED, REJECTED),
     REJECTED: (),
     FINISHED: (),
     FAILED: (),
@@ -198,6 +201,85 @@ class Progress:
         )
 
 
+# One evaluation of an entry on one hardware flavor (Hugging Face Jobs). QUEUED: waiting for dispatch;
+# RUNNING: a Job was started (``job_id`` once known); CANCELED: the entry was rejected/cancelled.
+JOB_QUEUED, JOB_RUNNING, JOB_FINISHED, JOB_FAILED, JOB_CANCELED = (
+    "QUEUED", "RUNNING", "FINISHED", "FAILED", "CANCELED",
+)  # fmt: skip
+JOB_STATUSES = (JOB_QUEUED, JOB_RUNNING, JOB_FINISHED, JOB_FAILED, JOB_CANCELED)
+JOB_TERMINAL = (JOB_FINISHED, JOB_FAILED, JOB_CANCELED)
+LOCAL_FLAVOR = "local"  # the machine the in-app worker runs on (old entries: one job there)
+MAX_JOBS = 16
+
+
+def _cost(value: Any, path: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+        raise SchemaError(path, "expected a finite non-negative number")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One flavor's evaluation of an entry. ``attempts`` counts dispatches (each run carries its attempt
+    number, so a stale or duplicated Job can never complete a newer one); ``waiting`` says why a QUEUED
+    job is held back (budget, a Hub error) and ``retry_at`` when the dispatcher tries again."""
+
+    flavor: str
+    status: str = JOB_QUEUED
+    attempts: int = 0
+    job_id: str | None = None
+    job_url: str | None = None
+    stage: str = ""  # the Jobs API's stage (SCHEDULING, RUNNING, ...) or the worker's progress
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: EntryError | None = None
+    result_key: str | None = None
+    usd_per_hour: float | None = None  # the flavor's unit cost when it was dispatched
+    accelerator: str | None = None
+    waiting: str = ""
+    retry_at: str | None = None
+    hub_errors: int = 0
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in JOB_TERMINAL
+
+    @classmethod
+    def check(cls, d: Any, path: str) -> Job:
+        d = _object(d, path)
+        opt = {"optional": True}
+        return cls(
+            flavor=_need(d, "flavor", path, expect_slug),
+            status=_need(d, "status", path, expect_enum, choices=JOB_STATUSES),
+            attempts=_need(d, "attempts", path, expect_int, minimum=0, **opt) or 0,
+            job_id=_need(d, "job_id", path, expect_slug, **opt),
+            job_url=_need(d, "job_url", path, expect_str, max_len=400, **opt),
+            stage=_need(d, "stage", path, expect_str, allow_empty=True, **opt) or "",
+            started_at=_need(d, "started_at", path, expect_timestamp, **opt),
+            finished_at=_need(d, "finished_at", path, expect_timestamp, **opt),
+            error=EntryError.check(d.get("error"), at(path, "error")),
+            result_key=_need(d, "result_key", path, expect_slug, **opt),
+            usd_per_hour=_cost(d.get("usd_per_hour"), at(path, "usd_per_hour")),
+            accelerator=_need(d, "accelerator", path, expect_str, max_len=100, **opt),
+            waiting=_need(d, "waiting", path, expect_str, allow_empty=True, **opt) or "",
+            retry_at=_need(d, "retry_at", path, expect_timestamp, **opt),
+            hub_errors=_need(d, "hub_errors", path, expect_int, minimum=0, **opt) or 0,
+        )
+
+
+def _jobs(value: Any) -> tuple[Job, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_JOBS:
+        raise SchemaError("jobs", f"expected a list of at most {MAX_JOBS} jobs")
+    jobs = tuple(Job.check(j, f"jobs[{i}]") for i, j in enumerate(value))
+    if len({j.flavor for j in jobs}) != len(jobs):
+        raise SchemaError("jobs", "a flavor appears twice")
+    return jobs
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     """One submission, stored as ``entries/{id}.json``. Immutable: changes make a new copy."""
@@ -217,6 +299,7 @@ class QueueEntry:
     result_key: str | None = None
     progress: Progress | None = None  # while RUNNING (and the last word after it)
     params: int | None = None  # parameter count found at submission (informational)
+    jobs: tuple[Job, ...] = ()  # one per Hugging Face Jobs flavor; () = one job on the local worker
 
     @property
     def device(self) -> str:
@@ -242,7 +325,18 @@ class QueueEntry:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["events"] = list(d["events"])
+        if self.jobs:
+            d["jobs"] = list(d["jobs"])
+        else:
+            del d["jobs"]  # old readers (and old entries) know no jobs
         return d
+
+    def job(self, flavor: str) -> Job | None:
+        return next((j for j in self.jobs if j.flavor == flavor), None)
+
+    def with_job(self, job: Job) -> QueueEntry:
+        """A copy with the job of ``job.flavor`` replaced."""
+        return replace(self, jobs=tuple(job if j.flavor == job.flavor else j for j in self.jobs))
 
     @classmethod
     def from_dict(cls, d: Any) -> QueueEntry:
@@ -267,6 +361,7 @@ class QueueEntry:
             result_key=_need(d, "result_key", "", expect_slug, optional=True),
             progress=Progress.check(d.get("progress"), "progress"),
             params=_need(d, "params", "", expect_int, optional=True, minimum=0),
+            jobs=_jobs(d.get("jobs")),
         )
 
 
@@ -294,7 +389,9 @@ def make_entry(
     status: str = PENDING_REVIEW,
     note: str = "submitted",
     params: int | None = None,
+    flavors: tuple[Flavor, ...] = (),
 ) -> QueueEntry:
+    """A new entry; ``flavors`` (Hugging Face Jobs) give it one QUEUED job each."""
     at_ = iso(now)
     return QueueEntry(
         id=new_entry_id(model, now),
@@ -307,6 +404,7 @@ def make_entry(
         status=status,
         events=(Event(at_, status, submitted_by, note),),
         params=params,
+        jobs=tuple(Job(f.name, usd_per_hour=f.usd_per_hour, accelerator=f.accelerator) for f in flavors),
     )
 
 
@@ -336,3 +434,11 @@ def progress(stage: str, message: str, now: datetime) -> Progress:
 
 def holds_lease(entry: QueueEntry | None, worker: str) -> bool:
     return entry is not None and entry.holds_lease(worker)
+
+
+def canceled(job: Job, now: datetime, why: str) -> Job:
+    """``job`` ended CANCELED (the entry was rejected or cancelled)."""
+    return replace(
+        job, status=JOB_CANCELED, finished_at=job.finished_at or iso(now), stage="canceled",
+        error=EntryError("canceled", " ".join(why.split())[:MAX_TEXT]), waiting="", retry_at=None,
+    )  # fmt: skip

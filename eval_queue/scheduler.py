@@ -1,4 +1,5 @@
-"""The in-process worker of the Space: an APScheduler job that drains the queue every ``interval_s``."""
+"""The in-process scheduler of the Space: every ``interval_s`` it drains the queue with the local worker,
+or, with ``LEADERBOARD_DISPATCH=jobs``, runs one pass of the Hugging Face Jobs dispatcher instead."""
 
 from __future__ import annotations
 
@@ -18,13 +19,23 @@ def start_background_worker(
     stores: Stores, interval_s: float = 10.0, settings: WorkerSettings | None = None
 ) -> BackgroundScheduler:
     """Start (and return) a scheduler whose single job runs pending evaluations; never two at once."""
+    from eval_queue.flavors import jobs_enabled
+
     worker = Worker(stores, settings or WorkerSettings.from_env())
+    dispatcher = None
+    if jobs_enabled():
+        from eval_queue.dispatch import Dispatcher
+
+        dispatcher = Dispatcher(stores)  # refuses at start-up (one line) without repos, token or image
 
     def tick() -> None:
         try:
-            worker.run_pending()
+            if dispatcher is not None:
+                dispatcher.run_pass()
+            else:
+                worker.run_pending()
         except Exception:  # noqa: BLE001 - keep the schedule alive; the next tick retries
-            log.exception("background worker pass failed")
+            log.exception("background %s pass failed", "dispatch" if dispatcher else "worker")
 
     # A pass that outlasts the interval makes APScheduler warn "skipped: maximum number of running
     # instances" on every tick, and it logs each run at INFO: both are expected here, not news.
@@ -43,4 +54,5 @@ def start_background_worker(
     )
     scheduler.start()
     scheduler.worker = worker  # lets the app/tests stop a running pass
+    scheduler.dispatcher = dispatcher
     return scheduler

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import settings
+from eval_queue import jobs
 from eval_queue.child import ChildResult, run_child
 from eval_queue.entries import (
     DEFAULT_MAX_ATTEMPTS,
@@ -40,7 +41,7 @@ from eval_queue.entries import (
     heartbeat,
     recover_expired,
 )
-from eval_queue.entry import QueueEntry, holds_lease
+from eval_queue.entry import JOB_RUNNING, LOCAL_FLAVOR, QueueEntry, holds_lease
 from harness.errors import FAILURE_KINDS, looks_like_oom
 from store import Stores, layout
 from store.base import StoreError
@@ -209,12 +210,80 @@ def model_argument(entry: QueueEntry) -> str:
     return entry.model
 
 
-def expected_key(entry: QueueEntry) -> str:
+def expected_key(entry: QueueEntry, profile: str | None = None) -> str:
+    """The result key the harness will write (``profile``: a Job's flavor profile, else this machine's)."""
     from harness.config import BenchmarkConfig, result_key
     from harness.environment import hardware_profile
 
     config = BenchmarkConfig.from_dict(entry.config)
-    return result_key(entry.model, entry.revision, config, hardware_profile(config.device))
+    return result_key(entry.model, entry.revision, config, profile or hardware_profile(config.device))
+
+
+def job_profile(flavor: str) -> str:
+    """The hardware profile of every result measured on a Hugging Face Jobs flavor (part of the key, so
+    two flavors never share a result and one flavor never gets two)."""
+    return f"hf-jobs-{flavor}"
+
+
+@dataclass
+class LeaseHolder:
+    """How a local worker reports on an entry it claimed: the entry's lease."""
+
+    queue: Any
+    entry_id: str
+    worker: str
+    lease_s: float
+    profile: str | None = None  # None: this machine's
+    flavor: dict[str, Any] | None = None  # recorded as environment.flavor (None: no cost known)
+
+    def beat(self, stage: str, message: str) -> None:
+        heartbeat(self.queue, self.entry_id, self.worker, self.lease_s, stage, message)
+
+    def note(self, text: str) -> None:
+        add_note(self.queue, self.entry_id, self.worker, text)
+
+    def fail(self, kind: str, message: str, tb: str | None = None) -> None:
+        fail(self.queue, self.entry_id, self.worker, kind, message, tb)
+
+    def finish(self, key: str, note: str) -> None:
+        finish(self.queue, self.entry_id, self.worker, key, note)
+
+    def still_ours(self) -> bool:
+        return holds_lease(get_entry(self.queue, self.entry_id), self.worker)
+
+
+@dataclass
+class JobHolder:
+    """How a Hugging Face Job reports on the one job it runs: every change names its dispatch attempt."""
+
+    queue: Any
+    entry_id: str
+    job: str  # flavor
+    attempt: int
+    worker: str
+    profile: str | None = None
+    flavor: dict[str, Any] | None = None
+
+    def beat(self, stage: str, message: str) -> None:
+        jobs.progress(self.queue, self.entry_id, self.job, self.attempt, message, self.worker)
+
+    def note(self, text: str) -> None:
+        self.beat("running", text)
+
+    def fail(self, kind: str, message: str, tb: str | None = None) -> None:
+        jobs.failed(self.queue, self.entry_id, self.job, self.attempt, kind, message, self.worker, tb)
+
+    def finish(self, key: str, note: str) -> None:
+        jobs.finished(self.queue, self.entry_id, self.job, self.attempt, key, self.worker)
+
+    def still_ours(self) -> bool:
+        e = get_entry(self.queue, self.entry_id)
+        j = e.job(self.job)
+        ok = e.status in ("APPROVED", "RUNNING") and j is not None
+        return ok and j.status == JOB_RUNNING and j.attempts == self.attempt
+
+
+Holder = LeaseHolder | JobHolder
 
 
 def noisy_runs(record: dict[str, Any]) -> int:
@@ -248,11 +317,19 @@ class Worker:
         self.stop_event = threading.Event()
 
     # --- one job --------------------------------------------------------------------------------
-    def run_entry(self, entry: QueueEntry) -> JobOutcome:
-        """Evaluate one entry this worker has claimed (status RUNNING, our lease)."""
-        eid, me = entry.id, self.settings.worker_id
+    def holder(self, entry: QueueEntry) -> LeaseHolder:
+        s = self.settings
+        cost = settings.get("LEADERBOARD_LOCAL_COST_PER_HOUR")
+        flavor = None if cost is None else {"name": LOCAL_FLAVOR, "accelerator": None, "usd_per_hour": cost}
+        return LeaseHolder(self.stores.queue, entry.id, s.worker_id, s.lease_s, flavor=flavor)
+
+    def run_entry(self, entry: QueueEntry, holder: Holder | None = None) -> JobOutcome:
+        """Evaluate one entry this worker has claimed (status RUNNING, our lease), or, with a
+        :class:`JobHolder`, the one job of it a Hugging Face Job was started for."""
+        eid = entry.id
+        h = holder or self.holder(entry)
         try:
-            return self._run_entry(entry)
+            return self._run_entry(entry, h)
         except LeaseLost as exc:
             log.warning("%s: %s", eid, exc)
             return JobOutcome(eid, "LEASE_LOST", message=str(exc))
@@ -262,37 +339,37 @@ class Worker:
             log.exception("worker error on %s", eid)
             msg = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:500]
             try:
-                fail(self.stores.queue, eid, me, "worker_error", msg, traceback.format_exc())
+                h.fail("worker_error", msg, traceback.format_exc())
             except (LeaseLost, StoreError) as exc2:
                 log.warning("could not mark %s failed: %s", eid, exc2)
             return JobOutcome(eid, "FAILED", error_kind="worker_error", message=msg)
 
-    def _run_entry(self, entry: QueueEntry) -> JobOutcome:
-        queue, results = self.stores.queue, self.stores.results
-        eid, me = entry.id, self.settings.worker_id
-        key = expected_key(entry)
+    def _run_entry(self, entry: QueueEntry, h: Holder) -> JobOutcome:
+        results = self.stores.results
+        eid = entry.id
+        key = expected_key(entry, h.profile)
         if results.exists(layout.record_path(key)):
-            finish(queue, eid, me, key, "result already present; not run again")
+            h.finish(key, "result already present; not run again")
             return JobOutcome(eid, "FINISHED", key, message="already present")
-        record, failure = self._measure(entry)
+        record, failure = self._measure(entry, h)
         if record is not None and self.settings.remeasure_noisy and (noisy := noisy_runs(record)):
-            add_note(queue, eid, me, f"{noisy} run(s) measured noisy; re-measuring once")
-            second, failure2 = self._measure(entry)
+            h.note(f"{noisy} run(s) measured noisy; re-measuring once")
+            second, failure2 = self._measure(entry, h)
             record, how = _calmer(record, second)
             detail = f" ({failure2.kind}: {failure2.message})" if failure2 else ""
-            add_note(queue, eid, me, f"re-measured{detail}; kept the {how} record")
+            h.note(f"re-measured{detail}; kept the {how} record")
         if record is None:
             assert failure is not None
-            fail(queue, eid, me, failure.kind, failure.message, failure.traceback)
+            h.fail(failure.kind, failure.message, failure.traceback)
             return JobOutcome(eid, "FAILED", error_kind=failure.kind, message=failure.message)
-        return self._store_result(entry, key, record)
+        return self._store_result(entry, key, record, h)
 
-    def _measure(self, entry: QueueEntry) -> tuple[dict[str, Any] | None, Failure | None]:
+    def _measure(self, entry: QueueEntry, h: Holder) -> tuple[dict[str, Any] | None, Failure | None]:
         """One harness run of ``entry`` in a limited child: (record, None) or (None, why it failed)."""
         from harness.config import BenchmarkConfig
 
-        s, queue = self.settings, self.stores.queue
-        eid, me = entry.id, s.worker_id
+        s = self.settings
+        eid = entry.id
         tmp = Path(tempfile.mkdtemp(prefix="eval-queue-"))
         out, err_file = tmp / "record.json", tmp / "error.json"
         cmd = [*s.harness_cmd, model_argument(entry), *BenchmarkConfig.from_dict(entry.config).to_cli_args()]
@@ -304,7 +381,7 @@ class Worker:
             lines = [ln for ln in stderr_tail.splitlines() if ln.strip()]
             msg = lines[-1].removeprefix("[harness]").strip() if lines else "starting the harness"
             try:
-                heartbeat(queue, eid, me, s.lease_s, "running", msg)
+                h.beat("running", msg)
             except LeaseLost as exc:
                 lost.append(str(exc))
                 return False
@@ -313,14 +390,17 @@ class Worker:
             return True
 
         try:
-            heartbeat(queue, eid, me, s.lease_s, "running", "starting the harness")
+            h.beat("running", "starting the harness")
             log.info("%s: running %s", eid, shlex.join(cmd))
+            env = child_env()
+            if h.profile:  # the key and the record name the flavor, not this container's CPU
+                env["LEADERBOARD_HARDWARE_PROFILE"] = h.profile
             res = run_child(
                 cmd,
                 timeout_s=s.timeout_s,
                 memory_mb=s.memory_mb if entry.device == "cpu" else None,
                 workdir=tmp,
-                env=child_env(),
+                env=env,
                 on_tick=tick,
                 tick_s=s.tick_s,
             )
@@ -335,9 +415,9 @@ class Worker:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def _store_result(self, entry: QueueEntry, key: str, record: dict[str, Any]) -> JobOutcome:
-        queue, results = self.stores.queue, self.stores.results
-        eid, me = entry.id, self.settings.worker_id
+    def _store_result(self, entry: QueueEntry, key: str, record: dict[str, Any], h: Holder) -> JobOutcome:
+        results = self.stores.results
+        eid = entry.id
         got_key = record.get("key")
         model = record.get("model")
         revision = model.get("revision") if isinstance(model, dict) else None
@@ -346,15 +426,36 @@ class Worker:
                 f"the harness measured revision {revision} (key {got_key}) but the entry is for revision "
                 f"{entry.revision} (key {key}); the model changed since it was submitted"
             )
-            fail(queue, eid, me, "mismatch", msg)
+            h.fail("mismatch", msg)
             return JobOutcome(eid, "FAILED", error_kind="mismatch", message=msg)
-        if not holds_lease(get_entry(queue, eid), me):  # cheap early exit; finish() re-checks atomically
+        if not h.still_ours():  # cheap early exit; finish() re-checks atomically
             raise LeaseLost(f"{eid}: lease lost before the result was stored")
+        if h.flavor is not None and isinstance(record.get("environment"), dict):
+            record["environment"]["flavor"] = dict(h.flavor)  # what the board prices the row with
         created = results.create_json(layout.record_path(key), record, f"results: {entry.model} ({key})")
         if created:
             rebuild_table(results)
-        finish(queue, eid, me, key, "finished" if created else "finished (result already present)")
+        h.finish(key, "finished" if created else "finished (result already present)")
         return JobOutcome(eid, "FINISHED", key)
+
+    def run_job(self, entry_id: str, flavor: str, attempt: int) -> JobOutcome:
+        """Inside a Hugging Face Job: evaluate exactly job ``flavor`` of entry ``entry_id``, dispatch
+        ``attempt``. A stale or duplicated Job (the job moved on) does nothing (status ``STALE``)."""
+        entry = get_entry(self.stores.queue, entry_id)
+        job = entry.job(flavor)
+        if (
+            job is None
+            or job.status != JOB_RUNNING
+            or job.attempts != attempt
+            or entry.status not in ("APPROVED", "RUNNING")
+        ):
+            state = f"{job.status} attempt {job.attempts}" if job else "absent"
+            return JobOutcome(entry_id, "STALE", message=f"job {flavor} is {state}; nothing to do")
+        info = {"name": flavor, "accelerator": job.accelerator, "usd_per_hour": job.usd_per_hour}
+        h = JobHolder(
+            self.stores.queue, entry_id, flavor, attempt, self.settings.worker_id, job_profile(flavor), info
+        )
+        return self.run_entry(entry, h)
 
     # --- the loop -------------------------------------------------------------------------------
     def recover(self) -> list[QueueEntry]:

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precisions", help="comma list, e.g. fp32,int8")
     p.add_argument("--min-duration", type=float, help="seconds per shape")
     p.add_argument("--robustness", action="store_true", default=None)
+    p.add_argument("--flavors", help="Hugging Face Jobs flavors, comma list (`python -m eval_queue flavors`)")
     return p
 
 
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         from submissions.submit import submit
 
         e = submit(get_stores(), args.model, revision=args.revision, config=config_from_args(args),
-                   submitted_by=args.by or _user())  # fmt: skip
-        print(f"queued {e.id} ({e.model} @ {e.revision or '-'}) status {e.status}")
+                   submitted_by=args.by or _user(), flavors=args.flavors)  # fmt: skip
+        on = f" on {', '.join(j.flavor for j in e.jobs)}" if e.jobs else ""
+        print(f"queued {e.id} ({e.model} @ {e.revision or '-'}){on} status {e.status}")
         return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -94,11 +94,16 @@ def submit(
     settings: SubmissionSettings | None = None,
     now: datetime | None = None,
     hub_model_info=None,
+    flavors: Any = None,
+    flavor_catalogue: Any = None,
 ) -> QueueEntry:
     """Queue ``model`` for review; returns the new entry. Raises :class:`SubmissionRefused`.
 
     ``stores_or_queue`` is a ``store.Stores`` (preferred: results are checked too) or the queue store
     alone (then pass ``results=`` for the already-evaluated check).
+
+    ``flavors`` (with ``LEADERBOARD_DISPATCH=jobs``): the Hugging Face Jobs flavors to measure on (names or
+    a comma list; default the cheapest CPU one); flavors that already have this result are left out.
     """
     from harness.config import result_key
     from harness.environment import hardware_profile
@@ -111,23 +116,57 @@ def submit(
     wanted_revision = merge_revision(ref, revision)
     who = check_submitter(submitted_by)
     cfg = normalise_config(config)
-    check_job(cfg, ref.source, settings.datasets, settings.devices)
+    picked = _flavors(flavors, flavor_catalogue, cfg.device)
+    devices = ("cpu", "cuda") if any(not f.is_cpu for f in picked) else settings.devices
+    check_job(cfg, ref.source, settings.datasets, devices)
 
     found = resolve(ref, wanted_revision, hub_model_info)
     check_params(found.params, settings.max_params_m, found.model)
     what = f"{found.model}@{(found.revision or 'no-revision')[:12]}"
-    key = result_key(found.model, found.revision, cfg, hardware_profile(cfg.device))
-    check_not_evaluated(
-        key if results is not None and results.exists(layout.record_path(key)) else None, what
-    )
+    if picked:  # one key per flavor: measure only where it is missing
+        from eval_queue.worker import job_profile
+
+        keys = {f.name: result_key(found.model, found.revision, cfg, job_profile(f.name)) for f in picked}
+        done = {n for n, k in keys.items() if results is not None and results.exists(layout.record_path(k))}
+        if len(done) == len(picked):
+            check_not_evaluated(keys[picked[0].name], what)
+        picked = tuple(f for f in picked if f.name not in done)
+    else:
+        key = result_key(found.model, found.revision, cfg, hardware_profile(cfg.device))
+        check_not_evaluated(
+            key if results is not None and results.exists(layout.record_path(key)) else None, what
+        )
 
     cfg_dict = cfg.to_dict()
     fp = fingerprint(found.model, found.revision, cfg_dict)
     entries = list_entries(queue)
     check_not_duplicate(entries, fp, what)  # entries written before claim files existed
 
-    entry = make_entry(found.model, found.source, found.revision, cfg_dict, who, now, params=found.params)
+    entry = make_entry(
+        found.model, found.source, found.revision, cfg_dict, who, now, params=found.params, flavors=picked
+    )
     return _enqueue(queue, entry, fp, what, settings.rate_limit, entries)
+
+
+def _flavors(names: Any, catalogue: Any, device: str) -> tuple[Any, ...]:
+    """The Jobs flavors a submission asked for; () when this board runs the local worker (which only
+    accepts no flavor or ``local``)."""
+    from eval_queue.entry import LOCAL_FLAVOR, QueueError
+    from eval_queue.flavors import catalogue as default_catalogue
+    from eval_queue.flavors import jobs_enabled
+
+    if not jobs_enabled():
+        if names in (None, "", [], (), LOCAL_FLAVOR, [LOCAL_FLAVOR], (LOCAL_FLAVOR,)):
+            return ()
+        raise SubmissionRefused("this board evaluates on its own machine only; it offers no other flavor")
+    try:
+        picked = (catalogue or default_catalogue()).pick(names)
+    except QueueError as exc:
+        raise SubmissionRefused(str(exc)) from None
+    if device == "cuda" and any(f.is_cpu for f in picked):
+        cpu = ", ".join(f.name for f in picked if f.is_cpu)
+        raise SubmissionRefused(f"device cuda needs a GPU flavor; {cpu} has none")
+    return picked
 
 
 def _enqueue(

@@ -164,6 +164,7 @@ def _fake_main(argv: list[str]) -> int:
             "batch_size": bs,
             "status": "ok",
             "latency_ms": {"p50": 30.0 if noisy else 10.0, "p95": 90.0 if noisy else 11.0},
+            "throughput_ips": 100.0 * bs,
             "noise": {
                 "cv": 0.6 if noisy else 0.02,
                 "p95_over_p50": 3.0 if noisy else 1.1,

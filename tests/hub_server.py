@@ -32,13 +32,27 @@ imported ``huggingface_hub`` (``constants.ENDPOINT`` etc. are read at import tim
 ``commit_files(repo_id, {path: bytes | None}, repo_type="dataset")`` (another writer),
 ``head(repo_id, repo_type)``, ``files(repo_id, repo_type, rev)``.
 Without pytest, ``HubServer().start()`` / ``.stop()`` works too.
+
+Hugging Face Jobs (``run_job``, ``inspect_job``, ``fetch_job_logs``, ``cancel_job``,
+``list_jobs_hardware``): ``server.jobs`` (:class:`FakeJobs`) runs each Job's command as a local subprocess
+in this checkout (``python`` is this interpreter; the image is ignored) with this process's environment
+plus the Job's env and secrets, and reports SCHEDULING -> RUNNING -> COMPLETED / ERROR (non-zero exit,
+with its output as logs) / CANCELED. ``jobs.hardware`` is the catalogue; ``jobs.never_start(n)`` leaves
+the next ``n`` Jobs SCHEDULING forever; ``jobs.kill_next(n, after_s)`` SIGKILLs the next ``n`` Jobs' processes
+``after_s`` seconds into their run (ERROR, as a lost machine); ``jobs.started`` lists every JobSpec.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -125,6 +139,7 @@ class HubServer:
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
+        self.jobs = FakeJobs()
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> HubServer:
@@ -143,6 +158,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self.jobs.stop_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -238,6 +254,170 @@ class HubServer:
         return f"{self.url}/{repo_id}" if repo_type == "model" else f"{self.url}/{repo_type}s/{repo_id}"
 
 
+# --- Hugging Face Jobs -------------------------------------------------------------------------------
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_HARDWARE = [
+    {"name": "cpu-basic", "prettyName": "CPU Basic", "cpu": "2 vCPU", "ram": "16 GB", "accelerator": None,
+     "unitCostMicroUSD": 167, "unitCostUSD": 0.000167, "unitLabel": "minute"},
+    {"name": "cpu-upgrade", "prettyName": "CPU Upgrade", "cpu": "8 vCPU", "ram": "32 GB", "accelerator": None,
+     "unitCostMicroUSD": 500, "unitCostUSD": 0.0005, "unitLabel": "minute"},
+    {"name": "t4-small", "prettyName": "Nvidia T4 - small", "cpu": "4 vCPU", "ram": "15 GB",
+     "accelerator": {"type": "gpu", "model": "T4", "quantity": "1", "vram": "16 GB", "manufacturer": "Nvidia"},
+     "unitCostMicroUSD": 6667, "unitCostUSD": 0.006667, "unitLabel": "minute"},
+]  # fmt: skip
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+@dataclass
+class FakeJob:
+    id: str
+    namespace: str
+    spec: dict
+    stage: str = "SCHEDULING"
+    message: str | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    logs: list[tuple[float, str]] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+    canceled: bool = False
+    killed: bool = False
+
+    def info(self) -> dict:
+        spec = self.spec
+        out = {
+            "id": self.id, "createdAt": _iso(self.created), "startedAt": _iso(self.started),
+            "finishedAt": _iso(self.finished), "command": spec.get("command"), "arguments": [],
+            "environment": spec.get("environment") or {},
+            "secrets": dict.fromkeys(spec.get("secrets") or {}, "***"),
+            "flavor": spec.get("flavor"), "labels": spec.get("labels"),
+            "status": {"stage": self.stage, "message": self.message},
+            "owner": {"id": "0" * 24, "name": self.namespace, "type": "user"},
+        }  # fmt: skip
+        if "spaceId" in spec:
+            out["spaceId"] = spec["spaceId"]
+        else:
+            out["dockerImage"] = spec.get("dockerImage")
+        return out
+
+
+class FakeJobs:
+    """The Jobs half of the fake Hub; its runner is a local subprocess per Job."""
+
+    def __init__(self) -> None:
+        self.hardware = [dict(h) for h in DEFAULT_HARDWARE]
+        self.jobs: dict[str, FakeJob] = {}
+        self.started: list[dict] = []
+        self.lock = threading.Lock()
+        self._never_start = 0
+        self._kills: list[float] = []
+
+    def never_start(self, n: int = 1) -> None:
+        with self.lock:
+            self._never_start += n
+
+    def kill_next(self, n: int = 1, after_s: float = 0.5) -> None:
+        with self.lock:
+            self._kills.extend([after_s] * n)
+
+    def running(self) -> list[FakeJob]:
+        with self.lock:
+            return [j for j in self.jobs.values() if j.stage in ("SCHEDULING", "RUNNING")]
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Wait until no Job process runs (SCHEDULING-forever Jobs do not count)."""
+        deadline = time.monotonic() + timeout
+        while any(j.stage == "RUNNING" for j in self.running()):
+            if time.monotonic() > deadline:
+                raise AssertionError("fake Jobs still running")
+            time.sleep(0.05)
+
+    def stop_all(self) -> None:
+        for job in list(self.jobs.values()):
+            if job.proc is not None and job.proc.poll() is None:
+                job.canceled = True
+                self._kill(job)
+
+    @staticmethod
+    def _kill(job: FakeJob) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError, AttributeError):
+            os.killpg(job.proc.pid, signal.SIGKILL)  # its harness child too
+
+    def create(self, namespace: str, spec: dict) -> FakeJob:
+        for name in ("command", "flavor"):
+            if name not in spec:
+                raise HttpError(400, f"missing {name}")
+        if spec["flavor"] not in {h["name"] for h in self.hardware}:
+            raise HttpError(400, f"unknown flavor {spec['flavor']!r}")
+        job = FakeJob(secrets.token_hex(12), namespace, spec)
+        with self.lock:
+            self.jobs[job.id] = job
+            self.started.append(spec)
+            stuck = self._never_start > 0
+            self._never_start -= 1 if stuck else 0
+            kill_after = self._kills.pop(0) if self._kills and not stuck else None
+        if not stuck:
+            threading.Thread(
+                target=self._run, args=(job, kill_after), daemon=True, name=f"job-{job.id}"
+            ).start()
+        return job
+
+    def _run(self, job: FakeJob, kill_after: float | None) -> None:
+        spec = job.spec
+        cmd = list(spec["command"]) + list(spec.get("arguments") or [])
+        if cmd and cmd[0] in ("python", "python3"):
+            cmd[0] = sys.executable  # the "image" is this checkout and this interpreter
+        env = {**os.environ, **(spec.get("environment") or {}), **(spec.get("secrets") or {})}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        job.started, job.stage = time.time(), "RUNNING"
+        try:
+            job.proc = subprocess.Popen(
+                cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                start_new_session=True, text=True, errors="replace",
+            )  # fmt: skip
+        except OSError as exc:
+            job.logs.append((time.time(), f"cannot start: {exc}"))
+            job.stage, job.message, job.finished = "ERROR", str(exc), time.time()
+            return
+        if kill_after is not None:
+
+            def kill() -> None:
+                if job.proc.poll() is None:
+                    job.killed = True
+                    self._kill(job)
+
+            threading.Timer(kill_after, kill).start()
+        timeout = spec.get("timeoutSeconds")
+        if timeout:
+            threading.Timer(float(timeout), lambda: job.proc.poll() is None and self._kill(job)).start()
+        assert job.proc.stdout is not None
+        for line in job.proc.stdout:
+            job.logs.append((time.time(), line.rstrip("\n")))
+        rc = job.proc.wait()
+        job.finished = time.time()
+        if job.canceled:
+            job.stage, job.message = "CANCELED", "canceled by the user"
+        elif rc == 0:
+            job.stage, job.message = "COMPLETED", None
+        else:
+            job.stage = "ERROR"
+            job.message = "killed (the machine was lost)" if job.killed else f"exit code {rc}"
+
+    def cancel(self, job: FakeJob) -> None:
+        if job.stage in ("COMPLETED", "ERROR", "CANCELED", "DELETED"):
+            return
+        job.canceled = True
+        if job.proc is not None and job.proc.poll() is None:
+            self._kill(job)
+        else:  # never started
+            job.stage, job.message, job.finished = "CANCELED", "canceled by the user", time.time()
+
+
 class _Handler(BaseHTTPRequestHandler):
     hub: HubServer
     protocol_version = "HTTP/1.1"
@@ -315,6 +495,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HttpError(401, "Invalid credentials in Authorization header")
             self._json(200, {"type": "user", "name": "tester", "auth": {"accessToken": {"role": "write"}}})
             return True
+        if seg[:2] == ["api", "jobs"]:
+            return self._jobs(method, seg[2:], query, body)
         if len(seg) >= 4 and seg[0] == "api" and seg[1] in TYPES:
             repo_type, repo_id, rest = TYPES[seg[1]], f"{seg[2]}/{seg[3]}", seg[4:]
             return self._api(method, repo_type, repo_id, rest, query, body)
@@ -328,6 +510,44 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     # --- endpoints -----------------------------------------------------------------------------
+    def _jobs(self, method: str, rest: list[str], query: dict, body: bytes) -> bool:
+        """``/api/jobs/hardware``, ``/api/jobs/{ns}`` (POST: run), ``/api/jobs/{ns}/{id}`` (inspect),
+        ``.../logs`` (SSE, ``?tail=N``), ``.../cancel`` (POST)."""
+        fake = self.hub.jobs
+        if rest == ["hardware"] and method == "GET":
+            self._json(200, fake.hardware)
+            return True
+        self._require_write()
+        if len(rest) == 1 and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+            except ValueError:
+                raise HttpError(400, "invalid JSON") from None
+            self._json(200, fake.create(rest[0], spec).info())
+            return True
+        if len(rest) < 2:
+            return False
+        job = fake.jobs.get(rest[1])
+        if job is None or job.namespace != rest[0]:
+            raise HttpError(404, f"Job {rest[1]} not found")
+        if len(rest) == 2 and method == "GET":
+            self._json(200, job.info())
+            return True
+        if rest[2:] == ["cancel"] and method == "POST":
+            fake.cancel(job)
+            self._send(200)
+            return True
+        if rest[2:] == ["logs"] and method == "GET":
+            lines = list(job.logs)
+            tail = int(query.get("tail") or 0)
+            lines = [(job.created, "===== Job started ====="), *lines[-tail:]] if tail else lines
+            events = "".join(
+                f"data: {json.dumps({'data': text, 'timestamp': _iso(t)})}\n\n" for t, text in lines
+            )
+            self._send(200, events.encode(), ctype="text/event-stream")
+            return True
+        return False
+
     def _create_repo(self, payload: dict) -> None:
         self._require_write()
         name, org = payload.get("name"), payload.get("organization")

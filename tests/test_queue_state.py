@@ -63,9 +63,11 @@ def test_transition_table_is_enforced():
         (PENDING_REVIEW, APPROVED),
         (PENDING_REVIEW, REJECTED),
         (APPROVED, RUNNING),
+        (APPROVED, REJECTED),  # a maintainer cancels (entries.cancel)
         (RUNNING, FINISHED),
         (RUNNING, FAILED),
         (RUNNING, APPROVED),
+        (RUNNING, REJECTED),
     }
     moved = transition(e, APPROVED, "bob", utc_now(), "ok")
     assert moved.status == APPROVED and e.status == PENDING_REVIEW  # pure: input untouched
