@@ -25,8 +25,95 @@ def _lower_set(name: str) -> set[str]:
     return {p.lower() for p in settings.get(name)}
 
 
+ADMIN_TOKEN_FILE = "admin-token"  # in LEADERBOARD_DATA_DIR, for a local board without a configured token
+MAX_TOKEN_FILE = 4096
+
+
+class AdminTokenError(PermissionError):
+    """The generated admin-token file cannot be used; the message says why (one line)."""
+
+
+def _local_board() -> bool:
+    """A board on local data, not on a Space (only there is an admin-token file generated or read)."""
+    hub = bool(settings.get("RESULTS_REPO")) and bool(settings.get("QUEUE_REPO"))
+    return not hub and not settings.on_space()
+
+
+def _token_file():
+    from store import data_dir
+
+    return data_dir() / ADMIN_TOKEN_FILE
+
+
+def _read_token_file(path) -> str | None:
+    """The token in ``path``; None if absent. A link, FIFO, huge or empty file is refused (never read)."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise AdminTokenError(f"{path.name}: cannot open it ({exc.strerror or type(exc).__name__})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TOKEN_FILE:
+            raise AdminTokenError(f"{path.name} is not a small regular file; remove it to make a new one")
+        token = os.read(fd, MAX_TOKEN_FILE).decode("utf-8", "replace").strip()
+    finally:
+        os.close(fd)
+    if not token or len(token.split()) != 1:
+        raise AdminTokenError(f"{path.name} holds no usable token; remove it to make a new one")
+    return token
+
+
+def local_admin_token() -> tuple[str, bool]:
+    """(the maintainer token of a local board, whether it was created just now).
+
+    ``LEADERBOARD_ADMIN_TOKEN`` when set. Otherwise, on local data, ``$LEADERBOARD_DATA_DIR/admin-token``:
+    created once (mode 0600, ``secrets.token_urlsafe``; atomic, so two starting processes agree) and read
+    after that. On the Hub backend or a Space nothing is generated: ("", False) when no token is set."""
+    import os
+    import secrets
+
+    configured = (settings.get("LEADERBOARD_ADMIN_TOKEN") or "").strip()
+    if configured or not _local_board():
+        return configured, False
+    path = _token_file()
+    existing = _read_token_file(path)
+    if existing is not None:
+        return existing, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_name(f".{ADMIN_TOKEN_FILE}.{secrets.token_hex(6)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, (token + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # fails if another process made one first: then theirs is the token
+        created = True
+    except FileExistsError:
+        created = False
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not created:
+        return _read_token_file(path) or "", False
+    return token, True
+
+
 def _admin_token() -> str:
-    return (settings.get("LEADERBOARD_ADMIN_TOKEN") or "").strip()
+    """The token maintainers present: the setting, else (local board) the generated file's, if any."""
+    configured = (settings.get("LEADERBOARD_ADMIN_TOKEN") or "").strip()
+    if configured or not _local_board():
+        return configured
+    try:
+        return _read_token_file(_token_file()) or ""
+    except AdminTokenError:
+        return ""
 
 
 def review_disabled_reason() -> str | None:

@@ -155,6 +155,10 @@ def job_command(entry_id: str, flavor: str, attempt: int) -> list[str]:
     ]  # fmt: skip
 
 
+def _set_waiting(why: str) -> jobs.JobStep:
+    return lambda _e, j: None if j.waiting == why else replace(j, waiting=why)
+
+
 def _label(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)[:63]
 
@@ -275,7 +279,8 @@ class Dispatcher:
             state = "never started" if stage == "SCHEDULING" else "did not finish"
             limit = self.settings.timeout_s + self.settings.setup_s
             return self._retry(e, job, "timeout", f"the Job {state} within {limit:g} s", "", report)
-        started = info.started_at.isoformat() if getattr(info, "started_at", None) else None
+        started_dt = getattr(info, "started_at", None)
+        started = started_dt.isoformat() if isinstance(started_dt, datetime) else None
 
         def step(_: QueueEntry, j: Job) -> Job | None:
             if j.status != JOB_RUNNING or j.attempts != job.attempts:
@@ -346,7 +351,7 @@ class Dispatcher:
                 if held is not None:
                     report.waiting[f"{e.id}/{j.flavor}"] = held
                     if j.waiting != held:
-                        self._change(e, j.flavor, lambda _e, jj, h=held: replace(jj, waiting=h))
+                        self._change(e, j.flavor, _set_waiting(held))
                     continue
                 if self._start(e, j, report):
                     running += 1
@@ -361,7 +366,7 @@ class Dispatcher:
             flavor = None
             why = str(exc)
         if flavor is None:  # the maintainers stopped offering it: wait, visibly
-            self._change(e, job.flavor, lambda _e, j: replace(j, waiting=f"waiting: {why}"))
+            self._change(e, job.flavor, _set_waiting(f"waiting: {why}"))
             report.waiting[f"{e.id}/{job.flavor}"] = why
             return False
 
@@ -400,25 +405,25 @@ class Dispatcher:
                 timeout=int(s.timeout_s + s.setup_s), labels=labels, namespace=s.namespace,
             )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - give the attempt back; the job waits or fails
-            why = hub_error(exc)
+            passing = hub_error(exc)
             refusal = jobs.one_line(f"the Jobs API refused the Job: {exc}")
 
             def undo(_: QueueEntry, j: Job) -> Job | None:
                 if j.status != JOB_RUNNING or j.attempts != attempt or j.job_id:
                     return None
-                if why is None:
+                if passing is None:
                     err = EntryError("dispatch_refused", refusal)
                     return replace(j, status="FAILED", error=err, finished_at=iso(utc_now()), stage="failed")
                 n = j.hub_errors + 1
                 wait = min(s.backoff_max_s, s.backoff_s * 2 ** (n - 1))
                 return replace(
                     j, status=JOB_QUEUED, attempts=attempt - 1, started_at=None, stage="",
-                    waiting=f"{why} (retrying in {wait:.0f} s)", hub_errors=n,
+                    waiting=f"{passing} (retrying in {wait:.0f} s)", hub_errors=n,
                     retry_at=iso(utc_now() + timedelta(seconds=wait)),
                 )  # fmt: skip
 
             self._change(e, job.flavor, undo)
-            report.waiting[f"{e.id}/{job.flavor}"] = why or str(exc)
+            report.waiting[f"{e.id}/{job.flavor}"] = passing or refusal
             return False
 
         def record(_: QueueEntry, j: Job) -> Job | None:

@@ -279,8 +279,9 @@ class JobHolder:
     def still_ours(self) -> bool:
         e = get_entry(self.queue, self.entry_id)
         j = e.job(self.job)
-        ok = e.status in ("APPROVED", "RUNNING") and j is not None
-        return ok and j.status == JOB_RUNNING and j.attempts == self.attempt
+        if j is None or e.status not in ("APPROVED", "RUNNING"):
+            return False
+        return j.status == JOB_RUNNING and j.attempts == self.attempt
 
 
 Holder = LeaseHolder | JobHolder
