@@ -17,8 +17,8 @@ from ui.submit_tab import SubmitTab
 TITLE = "Vision Model Leaderboard"
 INTRO = (
     "# Vision Model Leaderboard\n"
-    "Accuracy, latency p50/p95/p99, throughput, memory, size, params and GMACs per backend, device, "
-    "precision and hardware — measured by one harness. Click a row for details and how to reproduce it."
+    "Accuracy, latency, throughput, memory and size per backend, precision and hardware, measured by one "
+    "harness. Click a row for its details and the command that reproduces it."
 )
 
 
@@ -37,10 +37,10 @@ class UI:
 def build_ui() -> UI:
     """The whole UI; handlers look the app state up at call time (ui.state.current)."""
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO, elem_id="intro")
         if settings.on_space():
             gr.LoginButton()
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # a phone shows every tab, never a "..." menu
             with gr.Tab("Leaderboard", id="leaderboard"):
                 board = LeaderboardTab.build()
             compare = CompareTab.build()

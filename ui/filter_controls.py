@@ -79,24 +79,35 @@ class FilterControls:
     """The components, by FilterState field name. Build inside a Blocks context."""
 
     by_field: dict[str, Any]  # FilterState field -> its Gradio component (event methods vary by class)
+    reset: Any = None  # the "Reset view" button (None only in a layout without one)
 
     @classmethod
     def build(cls, wide: pd.DataFrame | None = None) -> FilterControls:
         """The controls, category choices taken from ``wide``. Values outside the choices are accepted
         (a shared URL or an API call may name a backend that arrived after start-up): they filter
-        like any other value."""
+        like any other value.
+
+        Table first: one compact row (search, Regex, Pareto, Reset view) stays open; everything else
+        (category and range filters, sort, the column picker) folds into one accordion."""
         wide = pd.DataFrame() if wide is None else wide
         c: dict[str, Any] = {}
-        with gr.Row():
+        with gr.Row(equal_height=True, elem_id="lb-bar"):
             c["search"] = gr.Textbox(
-                label="Search",
-                placeholder="model, architecture, family, backend…",
-                scale=4,
+                show_label=False,
+                placeholder="Search model, architecture, family, backend…",
+                scale=6,
+                min_width=160,
                 elem_id="lb-search",
+                container=False,
             )
-            c["regex"] = gr.Checkbox(label="Regex", scale=0, min_width=90, elem_id="lb-regex")
-            c["pareto"] = gr.Checkbox(label="Pareto only", scale=0, min_width=130, elem_id="lb-pareto")
-        with gr.Accordion("Filters", open=False):
+            c["regex"] = gr.Checkbox(
+                label="Regex", scale=0, min_width=80, elem_id="lb-regex", container=False
+            )
+            c["pareto"] = gr.Checkbox(
+                label="Pareto only", scale=0, min_width=110, elem_id="lb-pareto", container=False
+            )
+            reset = gr.Button("Reset view", size="sm", scale=0, min_width=100, elem_id="lb-reset")
+        with gr.Accordion("Filters, sort and columns", open=False, elem_id="lb-more"):
             with gr.Row():
                 for name in CATEGORY_FIELDS:
                     c[name] = gr.Dropdown(
@@ -105,35 +116,43 @@ class FilterControls:
                         choices=choices(wide, name),
                         allow_custom_value=True,
                         elem_id=f"lb-{name}",
+                        min_width=140,
                     )
             with gr.Row():
                 for name, label in RANGE_FIELDS.items():
-                    c[name] = gr.Number(label=label, value=None, elem_id=f"lb-{name}")
-        with gr.Row():
-            c["sort_by"] = gr.Dropdown(
-                label="Sort by",
-                choices=C.SORT_CHOICES,
-                value=DEFAULT_STATE.sort_by,
-                scale=2,
-                elem_id="lb-sort",
-            )
-            c["descending"] = gr.Checkbox(label="Descending", scale=0, min_width=130, elem_id="lb-desc")
+                    c[name] = gr.Number(label=label, value=None, elem_id=f"lb-{name}", min_width=120)
+                c["sort_by"] = gr.Dropdown(
+                    label="Sort by",
+                    choices=C.SORT_CHOICES,
+                    value=DEFAULT_STATE.sort_by,
+                    elem_id="lb-sort",
+                    min_width=160,
+                )
+                c["descending"] = gr.Checkbox(label="Descending", min_width=110, elem_id="lb-desc")
             c["columns"] = gr.Dropdown(
                 label="Columns (Model is always shown)",
                 choices=C.COLUMN_CHOICES,
                 value=list(DEFAULT_STATE.columns),
                 multiselect=True,
-                scale=6,
                 elem_id="lb-columns",
             )
         missing = {f.name for f in fields(FilterState)} - set(c)
         if missing:  # a FilterState field this layout does not place: fail at start-up, not silently
             raise TypeError(f"no control for filter field(s) {sorted(missing)}")
-        return cls(c)
+        return cls(c, reset)
 
     def triggers(self) -> list:
-        """Every user edit of a control (and Enter in the search box)."""
-        return [self.by_field["search"].submit, *(comp.input for comp in self.by_field.values())]
+        """Every user edit of a control except the search box, whose typing, pasting and clearing all
+        arrive through :meth:`search_triggers` (debounced)."""
+        return [comp.input for name, comp in self.by_field.items() if name != "search"]
+
+    def search_triggers(self) -> list:
+        """The search text changed in any way (typed, pasted, cut, cleared) or Enter was pressed.
+
+        Gradio 6 fires ``.input`` only for typed characters, so ``.change`` is the one that sees a paste
+        or Backspace-to-empty; it also fires when the server sets the box (a shared URL, Reset view),
+        which refilters to the same view."""
+        return [self.by_field["search"].change, self.by_field["search"].submit]
 
     def category_updates(self, wide: pd.DataFrame, fs: FilterState) -> dict:
         """Choices of the category dropdowns from the data; values already picked stay choosable."""

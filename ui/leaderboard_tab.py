@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import settings
 from leaderboard import columns as C
 from leaderboard import present
-from leaderboard.charts import accuracy_latency_scatter
+from leaderboard.charts import COLOR_BY, accuracy_latency_scatter
 from leaderboard.filters import (
     DEFAULT_STATE,
     FilterError,
@@ -27,6 +27,7 @@ from leaderboard.filters import (
     View,
     apply_filters,
     decode_state,
+    describe_empty_view,
     encode_state,
 )
 from leaderboard.markup import escape_markdown
@@ -50,6 +51,8 @@ class ViewPage:
     pages: int
     status: str
     query: str
+    style: str  # CSS for this page: numeric columns right-aligned (the clicked row is added on select)
+    widths: list[str]  # each visible column's share of the table's width, so the default view fits
 
 
 def empty_message(st: AppState) -> str:
@@ -60,8 +63,8 @@ def empty_message(st: AppState) -> str:
         "1. open the **Submit** tab and submit a timm architecture (e.g. `resnet18`) or a Hub model "
         "(`hf-hub:org/name`);",
         "2. a maintainer approves it in **Review**; the worker measures it and the row appears here;",
-        "3. or from a shell: `python -m eval_queue submit resnet18`, `python -m eval_queue approve ID`, "
-        "`python -m eval_queue work --once`.",
+        "3. or from a shell: `.venv/bin/python -m eval_queue submit resnet18`, "
+        "`.venv/bin/python -m eval_queue approve ID`, `.venv/bin/python -m eval_queue work --once`.",
     ]
     if seeding_wanted(st.stores):
         lines.append(
@@ -96,15 +99,75 @@ def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
         status = f"Showing **{first}–{last}** of **{len(view.frame)}** rows ({view.total} in total)."
         if view.note:
             status += f" {escape_markdown(view.note)}."
+        if view.frame.empty:
+            status = f"**{escape_markdown(describe_empty_view(wide, view_state(fs, error)))}** {RESET_HINT}"
         if error:
             status = f"{error}\n\n{status}"
-    pinned = C.frozen_count(C.visible_columns(fs.columns))
-    return ViewPage(frame, dtypes, pinned, row_ids, page, pages, status, encode_state(fs))
+    visible = C.visible_columns(fs.columns)
+    pinned = C.frozen_count(visible)
+    return ViewPage(
+        frame,
+        dtypes,
+        pinned,
+        row_ids,
+        page,
+        pages,
+        status,
+        encode_state(fs),
+        table_css(visible),
+        column_widths(visible),
+    )
 
 
-def render_plot(st: AppState, fs: FilterState) -> go.Figure:
-    """The accuracy-vs-latency chart of a view."""
-    return accuracy_latency_scatter(filtered(st.snapshot().wide, fs)[0].frame)
+RESET_HINT = "Use **Reset view** to see every row."
+
+
+def view_state(fs: FilterState, error: str) -> FilterState:
+    """The state the shown view was really filtered with (a refused search is dropped, see filtered)."""
+    return replace(fs, search="", regex=False) if error else fs
+
+
+# relative widths: the model id needs room, a hardware profile some, a number or a short word little
+_WEIGHTS = {
+    "model": 2.6,
+    "hardware_profile": 1.5,
+    "family": 1.3,
+    "backend": 1.35,
+    "rank": 0.6,
+    "device": 0.75,
+    "precision": 0.85,
+}
+
+
+def column_widths(visible: list[str]) -> list[str]:
+    """Widths of the visible columns as shares of the table's width (summing to 100%), so the default
+    view fits a desktop without sideways scrolling; long headers wrap and long cells end in an ellipsis
+    (style.css, which on a phone gives every column a readable fixed width and lets the table scroll)."""
+    weights = [_WEIGHTS.get(n, 1.0 if C.column(n).numeric else 1.1) for n in visible]
+    total = sum(weights) or 1.0
+    return [f"{100 * w / total:.2f}%" for w in weights]
+
+
+def table_css(visible: list[str], selected: int | None = None) -> str:
+    """CSS for the table: numeric columns (from the registry) right-aligned, the clicked row marked.
+
+    Gradio's grid cells carry ``data-row`` and ``data-col`` (headers ``data-testid="header-COL"``); those
+    survive its virtual scrolling, unlike nth-child positions."""
+    cols = [i for i, name in enumerate(visible) if C.column(name).numeric]
+    rules = []
+    if cols:
+        cells = ", ".join(f"#lb-table [data-col='{i}'] .cell-wrap" for i in cols)
+        heads = ", ".join(f"#lb-table [data-testid='header-{i}'] .header-content" for i in cols)
+        rules.append(f"{cells} {{ justify-content: flex-end; text-align: right; }}")
+        rules.append(f"{heads} {{ justify-content: flex-end; text-align: right; }}")
+    if selected is not None and selected >= 0:
+        rules.append(f"#lb-table [data-row='{int(selected)}'] {{ background: var(--lb-selected); }}")
+    return "\n".join(rules)
+
+
+def render_plot(st: AppState, fs: FilterState, color_by: str = "family") -> go.Figure:
+    """The chart of a view: the same rows as the table (every page), coloured by ``color_by``."""
+    return accuracy_latency_scatter(filtered(st.snapshot().wide, fs)[0].frame, color_by=color_by)
 
 
 def details_of(st: AppState, row_ids: list[str], index: Any) -> str:
@@ -146,6 +209,15 @@ def page_number(value: Any) -> int:
         return 1
 
 
+def clicked_row(index: Any) -> int | None:
+    """The page row of a Dataframe select event's index (``[row, col]`` or ``row``); None if malformed."""
+    try:
+        row = int(index[0] if isinstance(index, (list, tuple)) else index)
+    except (IndexError, TypeError, ValueError, OverflowError):
+        return None
+    return row if row >= 0 else None
+
+
 @dataclass
 class LeaderboardTab:
     """The tab's components; its handlers return ``{component: value}``."""
@@ -156,9 +228,11 @@ class LeaderboardTab:
     page: gr.Number
     page_md: gr.Markdown
     url_query: gr.Textbox
+    style: gr.Textbox  # hidden: the table's CSS (see table_css), applied by ui/static/set_style.js
     row_ids: gr.State
     shown: gr.State  # load time of the data the table shows; the timer redraws when it changes
     plot: gr.Plot
+    color_by: gr.Dropdown
     details: gr.Markdown
     export_file: gr.File
     prev_btn: gr.Button
@@ -170,23 +244,33 @@ class LeaderboardTab:
     @classmethod
     def build(cls) -> LeaderboardTab:
         url_query = gr.Textbox(visible=False, elem_id="url-query")
-        status = gr.Markdown(elem_id="lb-status", elem_classes="lb-note")
+        style = gr.Textbox(visible=False, elem_id="lb-style")
         controls = FilterControls.build(current().snapshot().wide)
+        status = gr.Markdown(elem_id="lb-status", elem_classes="lb-note")
         table = gr.Dataframe(
-            interactive=False, wrap=False, elem_id="lb-table", max_height=620, label="Results"
+            interactive=False, wrap=False, elem_id="lb-table", max_height=560, show_label=False
         )
-        with gr.Row():
-            prev_btn = gr.Button("◀ Previous", size="sm", scale=0)
-            page_md = gr.Markdown("page 1 / 1")
-            next_btn = gr.Button("Next ▶", size="sm", scale=0)
+        with gr.Row(elem_id="lb-pager", equal_height=True):
+            prev_btn = gr.Button("◀ Previous", size="sm", scale=0, min_width=90)
+            page_md = gr.Markdown("page 1 / 1", elem_id="lb-page")
+            next_btn = gr.Button("Next ▶", size="sm", scale=0, min_width=80)
             page = gr.Number(value=1, visible=False, precision=0)
-            csv_btn = gr.Button("Download CSV of this view", size="sm", scale=0, elem_id="lb-csv")
-            parquet_btn = gr.Button("Download Parquet of this view", size="sm", scale=0)
+            csv_btn = gr.Button("CSV of this view", size="sm", scale=0, min_width=120, elem_id="lb-csv")
+            parquet_btn = gr.Button("Parquet", size="sm", scale=0, min_width=80, elem_id="lb-parquet")
         export_file = gr.File(label="Export", visible=False, elem_id="lb-export")
         details = gr.Markdown(
             "Click a row to see all its numbers and the command that reproduces it.", elem_id="lb-details"
         )
-        plot = gr.Plot(label="Accuracy vs latency", elem_id="lb-plot")
+        with gr.Row(equal_height=True):
+            color_by = gr.Dropdown(
+                label="Chart colour",
+                choices=[(label, name) for name, label in COLOR_BY.items()],
+                value="family",
+                scale=0,
+                min_width=160,
+                elem_id="lb-color",
+            )
+        plot = gr.Plot(show_label=False, elem_id="lb-plot")
         return cls(
             controls=controls,
             status=status,
@@ -194,9 +278,11 @@ class LeaderboardTab:
             page=page,
             page_md=page_md,
             url_query=url_query,
+            style=style,
             row_ids=gr.State([]),
             shown=gr.State(None),
             plot=plot,
+            color_by=color_by,
             details=details,
             export_file=export_file,
             prev_btn=prev_btn,
@@ -209,16 +295,19 @@ class LeaderboardTab:
     # --- outputs ----------------------------------------------------------------------------------------
     @property
     def view_outputs(self) -> list:
-        return [self.table, self.status, self.page, self.page_md, self.url_query, self.row_ids]
+        return [self.table, self.status, self.page, self.page_md, self.url_query, self.row_ids, self.style]
 
     def view_updates(self, vp: ViewPage) -> dict:
         return {
-            self.table: gr.Dataframe(value=vp.frame, datatype=vp.datatypes, pinned_columns=vp.pinned),
+            self.table: gr.Dataframe(
+                value=vp.frame, datatype=vp.datatypes, pinned_columns=vp.pinned, column_widths=vp.widths
+            ),
             self.status: vp.status,
             self.page: vp.page,
             self.page_md: f"page {vp.page} / {vp.pages}",
             self.url_query: vp.query,
             self.row_ids: vp.row_ids,
+            self.style: vp.style,
         }
 
     # --- handlers (filter values arrive by FilterState field name) ----------------------------------------
@@ -231,8 +320,17 @@ class LeaderboardTab:
     def on_next(self, page: Any, **values: Any) -> dict:
         return self.on_filter(page_number(page) + 1, **values)
 
-    def on_plot(self, **values: Any) -> dict:
-        return {self.plot: render_plot(current(), state_from_values(values))}
+    def on_plot(self, color_by: Any = "family", **values: Any) -> dict:
+        colour = color_by if isinstance(color_by, str) else "family"
+        return {self.plot: render_plot(current(), state_from_values(values), colour)}
+
+    def on_reset(self) -> dict:
+        """Every control back to the default view, the first page drawn (the URL query is cleared)."""
+        st = current()
+        out = self.controls.fill(st.snapshot().wide, DEFAULT_STATE)
+        out.update(self.view_updates(render_view(st, DEFAULT_STATE, 1)))
+        out[self.details] = "Click a row to see all its numbers and the command that reproduces it."
+        return out
 
     def on_load(self, request: gr.Request) -> dict:
         """Read the view from the URL query, fill the controls and draw the first page."""
@@ -245,7 +343,7 @@ class LeaderboardTab:
         out[self.shown] = snap.loaded_at
         return out
 
-    def on_tick(self, page: Any, shown: Any, **values: Any) -> dict:
+    def on_tick(self, page: Any, shown: Any, color_by: Any = "family", **values: Any) -> dict:
         """Redraw the current view only when new results arrived since it was drawn."""
         st = current()
         snap = st.snapshot()
@@ -253,13 +351,19 @@ class LeaderboardTab:
             return {}
         fs = state_from_values(values)
         out = self.view_updates(render_view(st, fs, page_number(page)))
-        out[self.plot] = render_plot(st, fs)
+        out[self.plot] = render_plot(st, fs, color_by if isinstance(color_by, str) else "family")
         out[self.shown] = snap.loaded_at
         out.update(self.controls.category_updates(snap.wide, fs))  # new families or hardware may arrive
         return out
 
-    def on_select(self, row_ids: list[str], evt: gr.SelectData) -> dict:
-        return {self.details: details_of(current(), row_ids or [], evt.index)}
+    def on_select(self, row_ids: list[str], columns: Any, evt: gr.SelectData) -> dict:
+        """The clicked row's details, and the row marked in the table."""
+        row = clicked_row(evt.index)
+        visible = C.visible_columns(state_from_values({"columns": columns}).columns)
+        return {
+            self.details: details_of(current(), row_ids or [], evt.index),
+            self.style: table_css(visible, row),
+        }
 
     def _export(self, fmt: str, values: dict[str, Any]) -> dict:
         path = export_view(current(), state_from_values(values), fmt)
@@ -272,6 +376,17 @@ class LeaderboardTab:
         return self._export("parquet", values)
 
     # --- wiring -----------------------------------------------------------------------------------------
+    def _redraw_after(self, event: Any, fields: dict[str, Any]) -> None:
+        """After a view change: the URL follows, then (once the table is painted) the chart."""
+        event.then(None, inputs=self.url_query, js=resources.text("set_url_query.js"))
+        event.then(None, js=resources.text("yield_to_paint.js")).then(
+            self.on_plot,
+            inputs_kwargs={"color_by": self.color_by, **fields},
+            outputs=[self.plot],
+            show_progress="hidden",
+            api_visibility="private",
+        )
+
     def wire(self, demo: gr.Blocks) -> None:
         fields = self.controls.by_field
         view = self.view_outputs
@@ -282,25 +397,66 @@ class LeaderboardTab:
             outputs=view,
             trigger_mode="always_last",
             show_progress="hidden",
-            api_name="filter",
+            api_name="filter",  # the browser's path (one page of display strings); readers use /query
         )
-        changed.then(None, inputs=self.url_query, js=resources.text("set_url_query.js"))
-        # the chart follows once the browser has painted the table, so it never holds the table up
-        changed.then(None, js=resources.text("yield_to_paint.js")).then(
-            self.on_plot, inputs_kwargs=fields, outputs=[self.plot], show_progress="hidden", api_name="plot"
+        self._redraw_after(changed, fields)
+        # search: wait a moment for more keys (debounce), then one filter with the latest text; with
+        # always_last, keys typed while a filter runs collapse into one more filter afterwards
+        typed = gr.on(
+            self.controls.search_triggers(),
+            None,
+            js=resources.text("debounce.js"),
+            trigger_mode="always_last",
+        ).then(
+            self.on_filter,
+            inputs_kwargs=fields,
+            outputs=view,
+            trigger_mode="always_last",  # a filter already running is followed by one with the latest text
+            show_progress="hidden",
+            api_visibility="private",
         )
-        self.prev_btn.click(self.on_prev, inputs=[self.page], inputs_kwargs=fields, outputs=view)
-        self.next_btn.click(self.on_next, inputs=[self.page], inputs_kwargs=fields, outputs=view)
-        self.table.select(self.on_select, inputs=[self.row_ids], outputs=[self.details])
-        self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file])
-        self.parquet_btn.click(self.on_parquet, inputs_kwargs=fields, outputs=[self.export_file])
-        demo.load(self.on_load, outputs=[*fields.values(), *view, self.shown]).then(
-            self.on_plot, inputs_kwargs=fields, outputs=[self.plot], show_progress="hidden"
+        self._redraw_after(typed, fields)
+        if self.controls.reset is not None:
+            reset = self.controls.reset.click(
+                self.on_reset,
+                outputs=[*fields.values(), *view, self.details],
+                show_progress="hidden",
+                api_visibility="private",
+            )
+            self._redraw_after(reset, fields)
+        self.color_by.input(
+            self.on_plot,
+            inputs_kwargs={"color_by": self.color_by, **fields},
+            outputs=[self.plot],
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        self.style.change(None, inputs=self.style, js=resources.text("set_style.js"))
+        pager = {"inputs": [self.page], "inputs_kwargs": fields, "outputs": view, "api_visibility": "private"}
+        self.prev_btn.click(self.on_prev, **pager)
+        self.next_btn.click(self.on_next, **pager)
+        self.table.select(
+            self.on_select,
+            inputs=[self.row_ids],
+            inputs_kwargs={"columns": fields["columns"]},
+            outputs=[self.details, self.style],
+            api_visibility="private",
+        ).then(None, js=resources.text("show_details.js"))
+        private = {"api_visibility": "private"}
+        self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file], **private)
+        self.parquet_btn.click(self.on_parquet, inputs_kwargs=fields, outputs=[self.export_file], **private)
+        demo.load(self.on_load, outputs=[*fields.values(), *view, self.shown], api_visibility="private").then(
+            self.on_plot,
+            inputs_kwargs={"color_by": self.color_by, **fields},
+            outputs=[self.plot],
+            show_progress="hidden",
+            api_visibility="private",
         )
         self.timer.tick(
             self.on_tick,
             inputs=[self.page, self.shown],
-            inputs_kwargs=fields,
+            inputs_kwargs={"color_by": self.color_by, **fields},
             outputs=[*view, self.plot, self.shown, *fields.values()],
             show_progress="hidden",
+            api_visibility="private",
         )

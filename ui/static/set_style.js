@@ -1,0 +1,1 @@
+(css) => { let el = document.getElementById('lb-dynamic-style'); if (!el) { el = document.createElement('style'); el.id = 'lb-dynamic-style'; document.head.appendChild(el); } el.textContent = css || ''; return []; }

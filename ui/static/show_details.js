@@ -1,0 +1,1 @@
+() => { const el = document.getElementById('lb-details'); if (el) { const r = el.getBoundingClientRect(); if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({ behavior: 'smooth', block: 'nearest' }); } return []; }
