@@ -6,15 +6,35 @@ The Queue tab and anything else that lists the queue for a person uses this, so 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
-from eval_queue.entry import APPROVED, FAILED, FINISHED, PENDING_REVIEW, REJECTED, RUNNING
+from eval_queue.entry import (
+    APPROVED,
+    FAILED,
+    FINISHED,
+    JOB_RUNNING,
+    PENDING_REVIEW,
+    REJECTED,
+    RUNNING,
+    parse_iso,
+    utc_now,
+)
 
-__all__ = ["QUEUE_COLUMNS", "STATUS_ORDER", "queue_frame", "queue_summary"]
+__all__ = [
+    "JOB_COLUMNS",
+    "QUEUE_COLUMNS",
+    "STATUS_ORDER",
+    "jobs_frame",
+    "queue_frame",
+    "queue_position",
+    "queue_summary",
+]
 
 # What a visitor cares about first: what runs now, what runs next, what waits for a maintainer.
 STATUS_ORDER = (RUNNING, APPROVED, PENDING_REVIEW, FAILED, FINISHED, REJECTED)
@@ -49,6 +69,12 @@ def _text(value: Any) -> str:
 
 
 def _progress(e: Mapping[str, Any]) -> str:
+    jobs = e.get("jobs")
+    if isinstance(jobs, list) and jobs and e.get("status") in (APPROVED, RUNNING):
+        parts = [
+            f"{_text(j.get('flavor'))}: {_text(j.get('status'))}" for j in jobs if isinstance(j, Mapping)
+        ]
+        return " · ".join(parts)
     progress = e.get("progress")
     if isinstance(progress, Mapping):
         progress = progress.get("message") or progress.get("stage") or ""
@@ -110,3 +136,97 @@ def queue_summary(frame: pd.DataFrame) -> str:
         return "The queue is empty."
     counts = Counter(frame["Status"])
     return " · ".join(f"{s}: {counts.get(s, 0)}" for s in STATUS_ORDER)
+
+
+# --- Hugging Face Jobs: one row per (entry, flavor) ----------------------------------------------------
+JOB_COLUMNS = (
+    "Entry",
+    "Model",
+    "Flavor",
+    "Job status",
+    "Stage / waiting",
+    "Elapsed",
+    "Est. cost ($)",
+    "Tries",
+    "Failure",
+    "Logs",
+)
+
+
+def _elapsed(job: Mapping[str, Any], now: datetime) -> tuple[float | None, str]:
+    start = parse_iso(job.get("started_at")) if isinstance(job.get("started_at"), str) else None
+    if start is None:
+        return None, ""
+    end = parse_iso(job.get("finished_at")) if isinstance(job.get("finished_at"), str) else None
+    seconds = max(0.0, ((end or now) - start).total_seconds())
+    minutes, sec = divmod(int(seconds), 60)
+    return seconds, f"{minutes // 60}:{minutes % 60:02d}:{sec:02d}"
+
+
+def _cost(job: Mapping[str, Any], seconds: float | None) -> str:
+    rate = job.get("usd_per_hour")
+    if (
+        seconds is None
+        or isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not math.isfinite(rate)
+    ):
+        return ""
+    return f"{seconds / 3600 * rate:.4f}"
+
+
+def _logs_url(job: Mapping[str, Any]) -> str:
+    """The Job's page on the Hub (logs included); only an http(s) URL the Jobs API gave."""
+    url = job.get("job_url")
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) and " " not in url else ""
+
+
+def jobs_frame(entries: Iterable[Any], now: datetime | None = None) -> pd.DataFrame:
+    """Every per-flavor job of the entries that have them: flavor, status, the Jobs stage (or why it
+    waits), elapsed time, estimated cost so far (unit cost x elapsed), tries, failure, logs page URL.
+    Running jobs first, then by entry submission (newest first)."""
+    now = now or utc_now()
+    rows = []
+    for e in (_as_dict(x) for x in entries):
+        jobs = e.get("jobs")
+        if not isinstance(jobs, list):
+            continue
+        for j in jobs:
+            if not isinstance(j, Mapping):
+                continue
+            seconds, elapsed = _elapsed(j, now)
+            stage = _text(j.get("waiting")) or _text(j.get("stage"))
+            rows.append(
+                (
+                    _text(e.get("id")),
+                    _text(e.get("model")),
+                    _text(j.get("flavor")),
+                    _text(j.get("status")),
+                    stage,
+                    elapsed,
+                    _cost(j, seconds),
+                    _text(j.get("attempts")),
+                    _failure(j),
+                    _logs_url(j),
+                    _text(e.get("submitted_at")),
+                )
+            )
+    df = pd.DataFrame(rows, columns=[*JOB_COLUMNS, "_at"])
+    if df.empty:
+        return df.drop(columns=["_at"])
+    df = df.assign(_r=df["Job status"] != JOB_RUNNING).sort_values(
+        ["_r", "_at"], ascending=[True, False], kind="stable"
+    )
+    return df.drop(columns=["_r", "_at"]).reset_index(drop=True)
+
+
+def queue_position(entries: Iterable[Any], entry_id: str) -> int | None:
+    """1 + how many open entries (waiting for review, approved or running) were submitted before this
+    one: what a submitter is told after a submit. None when the entry is not open (or unknown)."""
+    open_ = (PENDING_REVIEW, APPROVED, RUNNING)
+    items = [e for e in (_as_dict(x) for x in entries) if e.get("status") in open_]
+    items.sort(key=lambda e: (_text(e.get("submitted_at")), _text(e.get("id"))))
+    for i, e in enumerate(items):
+        if e.get("id") == entry_id:
+            return i + 1
+    return None

@@ -70,3 +70,69 @@ def test_empty_queue():
     df = queue_frame([])
     assert df.empty and queue_summary(df) == "The queue is empty."
     assert STATUS_ORDER[0] == "RUNNING"
+
+
+# --- Hugging Face Jobs (issue 12) -------------------------------------------------------------------
+def _job(**kw):
+    base = {"flavor": "cpu-basic", "status": "RUNNING", "attempts": 1}
+    return {**base, **kw}
+
+
+def test_jobs_frame_flavor_stage_elapsed_cost_and_logs():
+    from datetime import UTC, datetime
+
+    from eval_queue.view import JOB_COLUMNS, jobs_frame
+
+    now = datetime(2026, 1, 1, 1, 0, 0, tzinfo=UTC)
+    entries = [
+        {"id": "a", "model": "m1", "status": "RUNNING", "submitted_at": "2026-01-01T00:00:00Z", "jobs": [
+            _job(started_at="2026-01-01T00:30:00Z", usd_per_hour=0.6, stage="RUNNING",
+                 job_url="https://huggingface.co/jobs/org/abc"),
+            _job(flavor="t4-small", status="QUEUED", attempts=0, waiting="waiting: 1 of 1 Jobs already running"),
+            _job(flavor="l4x1", status="FAILED", started_at="2026-01-01T00:00:00Z",
+                 finished_at="2026-01-01T00:06:00Z", usd_per_hour=0.8, job_url="javascript:alert(1)",
+                 error={"kind": "job_error", "message": "the Job ended ERROR"}),
+        ]},
+        {"id": "b", "model": "m2", "status": "APPROVED"},  # a local-worker entry: no jobs rows
+    ]  # fmt: skip
+    df = jobs_frame(entries, now)
+    assert list(df.columns) == list(JOB_COLUMNS) and len(df) == 3
+    first = df.iloc[0]
+    assert (first.Flavor, first.Elapsed, first["Est. cost ($)"]) == ("cpu-basic", "0:30:00", "0.3000")
+    assert first.Logs == "https://huggingface.co/jobs/org/abc"
+    by = df.set_index("Flavor")
+    assert by.loc["t4-small", "Stage / waiting"].startswith("waiting: 1 of 1")
+    assert by.loc["l4x1", "Est. cost ($)"] == "0.0800" and by.loc["l4x1", "Logs"] == ""
+    assert by.loc["l4x1", "Failure"] == "job_error: the Job ended ERROR"
+
+
+def test_jobs_frame_hostile_values_never_raise():
+    from eval_queue.view import jobs_frame
+
+    entries = [
+        {"id": "x", "jobs": "not a list"},
+        {"id": "y", "jobs": [None, 5, {"flavor": ["a"], "usd_per_hour": "9", "started_at": 3}]},
+        {"id": "z", "jobs": [{"usd_per_hour": float("nan"), "started_at": "not a time"}]},
+    ]
+    df = jobs_frame(entries)
+    assert len(df) == 2 and set(df["Est. cost ($)"]) == {""}
+
+
+def test_queue_position_counts_open_entries_before():
+    from eval_queue.view import queue_position
+
+    entries = [
+        {"id": "old-done", "status": "FINISHED", "submitted_at": "2026-01-01"},
+        {"id": "a", "status": "RUNNING", "submitted_at": "2026-01-02"},
+        {"id": "b", "status": "PENDING_REVIEW", "submitted_at": "2026-01-03"},
+        {"id": "c", "status": "PENDING_REVIEW", "submitted_at": "2026-01-04"},
+    ]
+    assert [queue_position(entries, i) for i in ("a", "b", "c", "old-done", "nope")] == [1, 2, 3, None, None]
+
+
+def test_entry_with_jobs_shows_them_as_progress():
+    from eval_queue.view import queue_frame
+
+    e = {"id": "a", "model": "m", "status": "RUNNING",
+         "jobs": [_job(), _job(flavor="t4-small", status="QUEUED")]}  # fmt: skip
+    assert queue_frame([e])["Progress / last event"][0] == "cpu-basic: RUNNING · t4-small: QUEUED"

@@ -1,4 +1,5 @@
-"""The Queue tab: every entry, its position, progress and failure reason, refreshed on a timer."""
+"""The Queue tab: every entry, its position, progress and failure reason, and (Hugging Face Jobs) every
+per-flavor job with its stage or why it waits, elapsed time, estimated cost and logs link; on a timer."""
 
 from __future__ import annotations
 
@@ -10,20 +11,34 @@ import pandas as pd
 
 import settings
 from eval_queue import entries
-from eval_queue.view import queue_frame, queue_summary
+from eval_queue.view import jobs_frame, queue_frame, queue_summary
+from leaderboard.markup import escape_markdown, markdown_link
 from ui.state import AppState, current, refresh_seconds
 
 
 def queue_view(st: AppState) -> tuple[pd.DataFrame, str]:
     """(table, summary line) of the whole queue; unreadable entries are skipped (Review lists them)."""
-    frame = queue_frame(entries.list_entries(st.stores.queue))
+    frame, _ = queue_and_jobs(st)
     return frame, f"{queue_summary(frame)}  (updated {time.strftime('%H:%M:%S')})"
+
+
+def queue_and_jobs(st: AppState) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The entries table and the jobs table (Markdown cells: text escaped, logs as a link)."""
+    listed = entries.list_entries(st.stores.queue)
+    jobs = jobs_frame(listed)
+    for col in jobs.columns:
+        if col == "Logs":
+            jobs[col] = [markdown_link("logs", u) if u else "" for u in jobs[col]]
+        else:
+            jobs[col] = [escape_markdown(v) for v in jobs[col]]
+    return queue_frame(listed), jobs
 
 
 @dataclass
 class QueueTab:
     summary: gr.Markdown
     table: gr.Dataframe
+    jobs: gr.Dataframe
     button: gr.Button
     timer: gr.Timer
 
@@ -32,18 +47,28 @@ class QueueTab:
         with gr.Tab("Queue", id="queue"):
             summary = gr.Markdown(elem_id="q-summary")
             table = gr.Dataframe(interactive=False, elem_id="q-table", wrap=False, max_height=600)
+            jobs = gr.Dataframe(
+                interactive=False, elem_id="q-jobs", wrap=False, max_height=400, datatype="markdown",
+                label="Hugging Face Jobs (one per flavor; cost = unit cost x elapsed)",
+            )  # fmt: skip
             button = gr.Button("Refresh", size="sm", elem_id="q-refresh")
             timer = gr.Timer(refresh_seconds(settings.get("LEADERBOARD_QUEUE_REFRESH_S"), 5.0))
-        return cls(summary, table, button, timer)
+        return cls(summary, table, jobs, button, timer)
 
     def on_refresh(self) -> dict:
-        frame, summary = queue_view(current())
-        return {self.table: frame, self.summary: summary}
+        st = current()
+        frame, jobs = queue_and_jobs(st)
+        summary = f"{queue_summary(frame)}  (updated {time.strftime('%H:%M:%S')})"
+        return {
+            self.table: frame,
+            self.jobs: gr.update(value=jobs, visible=not jobs.empty),
+            self.summary: summary,
+        }
 
     def wire(self, demo: gr.Blocks) -> None:
         gr.on(
             [self.button.click, self.timer.tick, demo.load],
             self.on_refresh,
-            outputs=[self.table, self.summary],
+            outputs=[self.table, self.jobs, self.summary],
             show_progress="hidden",
         )

@@ -1,7 +1,9 @@
 """The Submit tab: a model id and a benchmark config in, the queued entry or the exact refusal out.
 
-Choices come from what the harness registers (backends, their devices and precisions) and from the
-datasets the board offers (``LEADERBOARD_DATASETS``); the config is validated by ``submissions.submit``.
+Choices come from what the harness registers (backends, their devices and precisions), from the
+datasets the board offers (``LEADERBOARD_DATASETS``) and from the hardware catalogue (Hugging Face Jobs
+flavors with their cost per hour, default the cheapest CPU one; the local machine otherwise); the config is
+validated by ``submissions.submit``. After a submit the entry's queue position is shown.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ import gradio as gr
 
 import settings
 import submissions
+from eval_queue.entries import list_entries
+from eval_queue.entry import QueueError
+from eval_queue.flavors import catalogue, jobs_enabled
+from eval_queue.view import queue_position
 from harness.backends import backend_specs
 from harness.config import split_csv
 from leaderboard.markup import escape_markdown
@@ -31,6 +37,9 @@ class FormChoices:
     precisions: tuple[str, ...]
     devices: tuple[str, ...]
     datasets: tuple[str, ...]
+    flavors: tuple[tuple[str, str], ...] = ()  # (label with $/h, name)
+    default_flavor: str | None = None
+    flavor_note: str = ""  # why no flavor is offered (the Hub could not be asked)
 
     @classmethod
     def current(cls) -> FormChoices:
@@ -38,7 +47,21 @@ class FormChoices:
         precisions = tuple(dict.fromkeys(p for s in specs for p in s.precisions))
         devices = tuple(dict.fromkeys(d for s in specs for d in s.devices))
         datasets = (*dict.fromkeys(settings.get("LEADERBOARD_DATASETS")), NO_DATASET)
-        return cls(tuple(s.name for s in specs), precisions, devices, datasets)
+        flavors: tuple[tuple[str, str], ...] = ()
+        default, note = None, ""
+        try:
+            cat = catalogue()
+            flavors = tuple((flavor_label(f), f.name) for f in cat.flavors())
+            default = cat.default().name
+        except QueueError as exc:
+            note = str(exc)
+        return cls(tuple(s.name for s in specs), precisions, devices, datasets, flavors, default, note)
+
+
+def flavor_label(f: Any) -> str:
+    """``cpu-upgrade — CPU Upgrade · 8 vCPU · 32 GB — $0.030/h``."""
+    cost = "cost unknown" if f.usd_per_hour is None else f"${f.usd_per_hour:.3f}/h"
+    return f"{f.name} — {f.label} — {cost}"
 
 
 def batch_sizes(text: Any) -> list[int]:
@@ -65,6 +88,7 @@ class SubmitForm:
     dataset: str | None
     min_duration: float | None
     name: str
+    flavors: list[str] | None = None  # Hugging Face Jobs flavors (None/[]: the default one)
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -96,13 +120,21 @@ def submit_form(form: SubmitForm, profile: Any) -> str:
             revision=(form.revision or "").strip() or None,
             config=form.config(),
             submitted_by=submitter,
+            flavors=list(form.flavors or []) or None,
         )
     except (submissions.SubmissionRefused, ValueError) as exc:
         return f"**Refused:** {escape_markdown(exc)}"  # it may quote what was typed
     model, entry_id, status = (escape_markdown(_get(entry, k)) for k in ("model", "id", "status"))
     revision = escape_markdown(_get(entry, "revision") or "—")
+    jobs = _get(entry, "jobs") or ()
+    on = f" on {escape_markdown(', '.join(_get(j, 'flavor') for j in jobs))}" if jobs else ""
+    try:
+        pos = queue_position(list_entries(current().stores.queue), _get(entry, "id"))
+    except Exception:  # noqa: BLE001 - the entry is queued; its position is a nicety
+        pos = None
+    where = f" Position **{pos}** in the queue." if pos else ""
     return (
-        f"**Queued** {model} as {entry_id} — status **{status}** (revision {revision})."
+        f"**Queued** {model}{on} as {entry_id} — status **{status}** (revision {revision}).{where}"
         " A maintainer reviews it next; watch the Queue tab."
     )
 
@@ -153,6 +185,14 @@ class SubmitTab:
                 c["min_duration"] = gr.Number(
                     value=DEFAULT_MIN_DURATION_S, label="Min duration per shape (s)", elem_id="sub-mindur"
                 )
+            c["flavors"] = gr.CheckboxGroup(
+                [(label, name) for label, name in ch.flavors],
+                value=[ch.default_flavor] if ch.default_flavor else [],
+                label="Hardware (Hugging Face Jobs flavors; each one is a separate measurement and cost)",
+                info=ch.flavor_note or None,
+                visible=jobs_enabled(),
+                elem_id="sub-flavors",
+            )
             button = gr.Button("Submit", variant="primary", elem_id="sub-btn")
             out = gr.Markdown(elem_id="sub-out")
         return cls(c, button, out)
