@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import settings
+import store
 from eval_queue import auth, scheduler
 from eval_queue import entries as queue_entries
 from eval_queue.entry import QueueError
@@ -44,8 +45,27 @@ def seed_reference_suite(stores: Stores) -> int:
     return n
 
 
+def announce_admin_token() -> str | None:
+    """On a local board without ``LEADERBOARD_ADMIN_TOKEN``, make the Review tab usable from the first
+    start: a token is generated once into the data folder and printed that one time. Returns the line
+    printed (None when nothing new was made: a configured token, the Hub, or a token made earlier)."""
+    try:
+        token, created = auth.local_admin_token()
+    except (auth.AdminTokenError, OSError) as exc:  # an unusable token file: review stays off, said why
+        log.warning("no admin token: %s", exc)
+        return None
+    if not created:
+        return None
+    where = store.data_dir() / auth.ADMIN_TOKEN_FILE
+    line = f"Review tab token: {token} (saved in {where}; set LEADERBOARD_ADMIN_TOKEN to choose your own)"
+    print(line, flush=True)
+    return line
+
+
 def startup(st: state.AppState) -> None:
-    """Warn when review is off, seed an empty board and start the worker, as the settings ask."""
+    """Give a local board its admin token, warn when review is off, seed an empty board and start the
+    worker, as the settings ask."""
+    announce_admin_token()
     reason = auth.review_disabled_reason()
     if reason:
         log.warning("review is disabled: %s", reason)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import app
+from eval_queue import auth
 from leaderboard.filters import DEFAULT_STATE, FilterState
 from store import LocalDatasetStore, Stores, layout
 from store.table import rebuild_results_table
@@ -31,6 +32,7 @@ def stores(tmp_path, monkeypatch):
         backend="local",
     )
     monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", ADMIN)
+    monkeypatch.setenv("LEADERBOARD_DATA_DIR", str(tmp_path))  # a generated admin token lands here
     previous = state.install(state.AppState.open(st))
     yield st
     state.install(previous)
@@ -249,14 +251,37 @@ def test_listen_address(monkeypatch):
 
 
 @pytest.mark.parametrize("token", ["", "   "])
-def test_startup_warns_when_review_is_disabled_and_seeds_without_a_worker(stores, monkeypatch, caplog, token):
+def test_first_start_of_a_local_board_prints_a_review_token_once_and_seeds(
+    stores, monkeypatch, caplog, capsys, tmp_path, token
+):
     monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", token)
     monkeypatch.setenv("LEADERBOARD_WORKER", "0")
     with caplog.at_level(logging.WARNING, logger="leaderboard.app"):
         app.startup(state.current())
-    assert any("review is disabled" in r.getMessage() for r in caplog.records)
+    printed = capsys.readouterr().out
+    saved = tmp_path / "admin-token"
+    assert saved.read_text().strip() in printed and "Review tab token:" in printed and str(saved) in printed
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert not any("review is disabled" in r.getMessage() for r in caplog.records)
+    assert auth.maintainer_name(None, saved.read_text().strip()) is not None  # approves from the start
     assert len(stores.queue.list_files(layout.ENTRIES_DIR)) == len(app.SEED_MODELS)
     assert app.seed_reference_suite(stores) == 0  # not an empty board any more
+    app.startup(state.current())
+    assert "Review tab token" not in capsys.readouterr().out  # printed once, at the first start only
+
+
+def test_an_unusable_token_file_leaves_review_off_with_the_reason(stores, monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("LEADERBOARD_ADMIN_TOKEN", "")
+    monkeypatch.setenv("LEADERBOARD_WORKER", "0")
+    monkeypatch.setenv("LEADERBOARD_SEED", "0")
+    (tmp_path / "elsewhere").write_text("stolen\n")
+    (tmp_path / "admin-token").symlink_to(tmp_path / "elsewhere")  # a link is never followed
+    with caplog.at_level(logging.WARNING, logger="leaderboard.app"):
+        assert app.announce_admin_token() is None
+        app.startup(state.current())
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "admin-token" in messages and "review is disabled" in messages
+    assert auth.maintainer_name(None, "stolen") is None
 
 
 def test_no_seeding_when_turned_off_or_on_a_board_with_results(stores, monkeypatch):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 import settings
-from ui import about_tab
+from ui import about_tab, api
 from ui.compare_tab import CompareTab
 from ui.leaderboard_tab import LeaderboardTab
 from ui.queue_tab import QueueTab
@@ -53,6 +53,7 @@ def build_ui() -> UI:
         submit.wire()
         queue.wire(demo)
         review.wire()
+        api.register()  # /query and /record for programs (see the About tab)
     return UI(demo, board, compare, submit, queue, review)
 
 
