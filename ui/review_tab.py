@@ -36,6 +36,39 @@ def pending_choices(st: AppState) -> list[tuple[str, str]]:
     ]
 
 
+def _setting_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+    return "—" if value is None or value == "" else str(value)
+
+
+def entry_markdown(st: AppState, entry_id: str | None) -> str:
+    """Everything a reviewer decides on: the model, who submitted it when, and every benchmark setting
+    (two entries of one model differ only there). Every value is escaped."""
+    if not entry_id:
+        return ""
+    try:
+        e = entries.get_entry(st.stores.queue, entry_id)
+    except (QueueError, StoreError, ValueError) as exc:
+        return f"**Cannot show {escape_markdown(entry_id)}:** {escape_markdown(exc)}"
+    rows = [
+        ("Model", e.model),
+        ("Source", e.source),
+        ("Revision", e.revision or "—"),
+        ("Params", f"{e.params:,}" if isinstance(e.params, int) else "—"),
+        ("Submitted by", e.submitted_by),
+        ("Submitted at", e.submitted_at),
+        ("Status", e.status),
+    ]
+    config = e.config if isinstance(e.config, dict) else {}
+    rows += [(f"config: {k}", _setting_text(v)) for k, v in sorted(config.items())]
+    lines = [f"#### {escape_markdown(e.id)}", "", "| field | value |", "|---|---|"]
+    lines += [f"| {escape_markdown(k)} | {escape_markdown(_setting_text(v))} |" for k, v in rows]
+    return "\n".join(lines)
+
+
 def problems_markdown(problems: list[str]) -> str:
     """Every skipped file with its reason, as code spans (a reason is never rendered as markup)."""
     if not problems:
@@ -70,6 +103,7 @@ class ReviewTab:
     load: gr.Button
     who: gr.Markdown
     pick: gr.Dropdown
+    entry: gr.Markdown
     reason: gr.Textbox
     approve: gr.Button
     reject: gr.Button
@@ -88,34 +122,51 @@ class ReviewTab:
             load = gr.Button("Show pending submissions", elem_id="rev-load")
             who = gr.Markdown(elem_id="rev-who")
             pick = gr.Dropdown(label="Submission", choices=[], elem_id="rev-pick")
+            entry = gr.Markdown(elem_id="rev-entry")
             reason = gr.Textbox(label="Reason (required to reject)", elem_id="rev-reason")
             with gr.Row():
-                approve = gr.Button("Approve", variant="primary", elem_id="rev-approve")
-                reject = gr.Button("Reject", variant="stop", elem_id="rev-reject")
+                # off until the server has identified a maintainer (on_list); checked again on each click
+                approve = gr.Button("Approve", variant="primary", elem_id="rev-approve", interactive=False)
+                reject = gr.Button("Reject", variant="stop", elem_id="rev-reject", interactive=False)
             out = gr.Markdown(elem_id="rev-out")
             problems = gr.Markdown(elem_id="rev-problems")
-        return cls(token, load, who, pick, reason, approve, reject, out, problems)
+        return cls(token, load, who, pick, entry, reason, approve, reject, out, problems)
 
     def on_list(self, token: str | None, profile: gr.OAuthProfile | None) -> dict:
+        """Identify the caller, list what waits for review and enable the actions only for a maintainer.
+        Signing in (or out) clears the last action's message, which was about the previous identity."""
         who = auth.maintainer_name(profile, token)
         if who is None:
             how = (
                 "sign in with an account on the maintainers list."
                 if settings.on_space()
-                else "enter the admin token."
+                else "enter the admin token (a local board prints it at its first start)."
             )
             return {
                 self.pick: gr.Dropdown(choices=[], value=None),
                 self.who: f"**Maintainers only:** {how}",
+                self.entry: "",
                 self.problems: "",
+                self.approve: gr.Button(interactive=False),
+                self.reject: gr.Button(interactive=False),
             }
         st = current()
         opts = pending_choices(st)
+        first = opts[0][1] if opts else None
         return {
-            self.pick: gr.Dropdown(choices=opts, value=opts[0][1] if opts else None),
+            self.pick: gr.Dropdown(choices=opts, value=first),
             self.who: f"Signed in as maintainer **{escape_markdown(who)}**. {len(opts)} submission(s) waiting for review.",
+            self.entry: entry_markdown(st, first),
             self.problems: problems_markdown(st.problems()),
+            self.approve: gr.Button(interactive=bool(opts)),
+            self.reject: gr.Button(interactive=bool(opts)),
         }
+
+    def on_sign_in(self, token: str | None, profile: gr.OAuthProfile | None) -> dict:
+        return {**self.on_list(token, profile), self.out: ""}
+
+    def on_pick(self, entry_id: str | None) -> dict:
+        return {self.entry: entry_markdown(current(), entry_id)}
 
     def on_approve(self, entry_id: str | None, token: str | None, profile: gr.OAuthProfile | None) -> dict:
         return {self.out: act(current(), "approve", entry_id, None, auth.maintainer_name(profile, token))}
@@ -126,14 +177,18 @@ class ReviewTab:
         return {self.out: act(current(), "reject", entry_id, reason, auth.maintainer_name(profile, token))}
 
     def wire(self) -> None:
-        listed = [self.pick, self.who, self.problems]
+        listed = [self.pick, self.who, self.entry, self.problems, self.approve, self.reject]
         token: dict[str, Any] = {"token": self.token}
-        self.load.click(self.on_list, inputs_kwargs=token, outputs=listed)
+        private: dict[str, Any] = {"api_visibility": "private"}  # the browser's; programs use the CLI
+        self.load.click(self.on_sign_in, inputs_kwargs=token, outputs=[*listed, self.out], **private)
+        self.token.submit(self.on_sign_in, inputs_kwargs=token, outputs=[*listed, self.out], **private)
+        self.pick.input(self.on_pick, inputs_kwargs={"entry_id": self.pick}, outputs=[self.entry], **private)
         self.approve.click(
-            self.on_approve, inputs_kwargs={"entry_id": self.pick, **token}, outputs=[self.out]
-        ).then(self.on_list, inputs_kwargs=token, outputs=listed)
+            self.on_approve, inputs_kwargs={"entry_id": self.pick, **token}, outputs=[self.out], **private
+        ).then(self.on_list, inputs_kwargs=token, outputs=listed, **private)
         self.reject.click(
             self.on_reject,
             inputs_kwargs={"entry_id": self.pick, "reason": self.reason, **token},
             outputs=[self.out],
-        ).then(self.on_list, inputs_kwargs=token, outputs=listed)
+            **private,
+        ).then(self.on_list, inputs_kwargs=token, outputs=listed, **private)
