@@ -281,3 +281,58 @@ def test_submit_refuses_cuda_on_a_cpu_flavor(board):
     with pytest.raises(SubmissionRefused, match="needs a GPU flavor"):
         submit(board, "resnet10t", config={**FAST, "device": "cuda"}, submitted_by="a", flavors="cpu-basic",
                flavor_catalogue=Catalogue())  # fmt: skip
+
+
+def test_scheduler_runs_the_dispatcher_in_jobs_mode(board, hub_server):  # noqa: F811
+    from eval_queue.scheduler import start_background_worker
+
+    hub_server.jobs.never_start(1)
+    e = approved_entry(board)
+    sched = start_background_worker(board, interval_s=1.0)
+    try:
+        assert sched.dispatcher is not None
+        deadline = time.monotonic() + 30
+        while get_entry(board.queue, e.id).jobs[0].status != JOB_RUNNING:
+            assert time.monotonic() < deadline, "the scheduled dispatcher never started the job"
+            time.sleep(0.2)
+    finally:
+        sched.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("HF_TOKEN", "needs QUEUE_REPO, RESULTS_REPO and HF_TOKEN"),
+        ("LEADERBOARD_JOBS_IMAGE", "LEADERBOARD_JOBS_IMAGE"),
+    ],
+)
+def test_dispatch_settings_refuse_an_incomplete_setup(board, monkeypatch, unset, message):
+    monkeypatch.delenv(unset)
+    with pytest.raises(Exception, match=message):
+        DispatchSettings.from_env()
+
+
+def test_dispatch_settings_default_to_the_space_image_and_repo_owner(board, monkeypatch):
+    monkeypatch.delenv("LEADERBOARD_JOBS_IMAGE")
+    monkeypatch.setenv("SPACE_ID", "org/board")
+    s = DispatchSettings.from_env()
+    assert (s.image, s.namespace) == ("hf.co/spaces/org/board", "org")
+    assert s.env["QUEUE_REPO"] == "org/queue" and "HF_TOKEN" not in s.env
+
+
+def test_hub_error_classification():
+    import httpx2 as httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from eval_queue.dispatch import hub_error
+
+    def http(status):
+        req = httpx.Request("POST", "https://huggingface.co/api/jobs/org")
+        return HfHubHTTPError(f"{status}", response=httpx.Response(status, request=req))
+
+    for status in (401, 403, 429, 500, 503):
+        assert str(status) in (hub_error(http(status)) or "")
+    assert hub_error(http(400)) is None and hub_error(http(404)) is None
+    assert "cannot reach" in (hub_error(httpx.ConnectError("refused")) or "")
+    assert "cannot reach" in (hub_error(ConnectionResetError()) or "")
+    assert hub_error(ValueError("bug")) is None
