@@ -91,18 +91,82 @@ def row_details(row: pd.Series | dict) -> str:
     return "\n".join(lines)
 
 
-def compare_table(wide: pd.DataFrame, row_ids: list[str]) -> pd.DataFrame:
-    """Metrics side by side: one column per picked row, one line per metric."""
+# which way is better, for the metrics the Compare table marks (others are facts, never "best")
+HIGHER_BETTER = frozenset(
+    {"top1", "top5", "throughput_ips", "images_per_dollar", "int8_speedup", "int8_top1_delta"}
+)
+LOWER_BETTER = frozenset(
+    {
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_p99_ms",
+        "latency_cv",
+        "peak_mem_mb",
+        "size_mb",
+        "usd_per_hour",
+        "cost_per_million_images",
+    }
+)
+
+
+def best_of(values: list) -> set[int]:
+    """Positions holding the best of ``values`` (ties all best); empty unless two or more are numbers."""
+    nums = [(i, float(v)) for i, v in enumerate(values) if _is_number(v)]
+    if len(nums) < 2:
+        return set()
+    return {i for i, v in nums if v == max(v for _, v in nums)}
+
+
+def _is_number(v) -> bool:
+    v = _py(v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def compare_table(wide: pd.DataFrame, row_ids: list[str], mark_best: bool = False) -> pd.DataFrame:
+    """Metrics side by side: one column per picked row, one line per metric.
+
+    Plain text by default; with ``mark_best`` every cell is escaped Markdown and the best value of each
+    metric with a known direction (:data:`HIGHER_BETTER`, :data:`LOWER_BETTER`) is bold, for a
+    Dataframe shown with datatype "markdown"."""
     rows = wide.set_index("row_id")
     picked = [r for r in row_ids if r in rows.index]
-    data: dict[str, list[str]] = {"metric": [BY_NAME[f].label for f in COMPARE_FIELDS]}
+    text = escape_markdown if mark_best else plain_text
+    data: dict[str, list[str]] = {"metric": [text(BY_NAME[f].label) for f in COMPARE_FIELDS]}
+    names = []
     for rid in picked:
         r = rows.loc[rid]
         name = plain_text(f"{r['model']} ({r['backend']}/{r['precision']})", limit=120)
-        while name in data:
+        while name in data or name in names:
             name += "'"
-        data[name] = [plain_text(cell_text(f, r[f])) for f in COMPARE_FIELDS]
+        names.append(name)
+        data[name] = [text(cell_text(f, r[f])) for f in COMPARE_FIELDS]
+    if mark_best and len(picked) >= 2:
+        for line, f in enumerate(COMPARE_FIELDS):
+            if f not in HIGHER_BETTER and f not in LOWER_BETTER:
+                continue
+            values = [rows.loc[rid][f] for rid in picked]
+            sign = 1.0 if f in HIGHER_BETTER else -1.0
+            for i in best_of([sign * float(v) if _is_number(v) else None for v in values]):
+                data[names[i]][line] = f"**{data[names[i]][line]}**"
     return pd.DataFrame(data)
+
+
+def compare_warnings(rows: list[dict], threads: dict[str, set[int]] | None = None) -> list[str]:
+    """Why the compared rows are not like for like (plain text): a different hardware profile, dataset
+    or thread count (``threads``: row_id -> the thread counts its runs used)."""
+    out = []
+    for field, what in (("hardware_profile", "hardware profiles"), ("dataset", "datasets")):
+        seen = sorted({plain_text(cell_text(field, r.get(field)), limit=80) for r in rows})
+        if len(seen) > 1:
+            out.append(f"Different {what}: {', '.join(seen)}.")
+    counts = {
+        ",".join(str(n) for n in sorted(t)) or "unknown"
+        for r in rows
+        if (t := (threads or {}).get(r["row_id"]))
+    }
+    if len(counts) > 1:
+        out.append(f"Different thread counts: {'; '.join(sorted(counts))} (latencies are not comparable).")
+    return out
 
 
 def compare_choices(wide: pd.DataFrame, ranked: bool = True) -> list[tuple[str, str]]:

@@ -17,6 +17,8 @@ import plotly.graph_objects as go
 from leaderboard import present
 from leaderboard.charts import latency_batch_curves
 from leaderboard.filters import FilterError, FilterState, apply_filters
+from leaderboard.markup import escape_markdown
+from store import StoreError, layout
 from ui.filter_controls import FilterControls, state_from_values
 from ui.state import AppState, current
 
@@ -41,13 +43,38 @@ def compare_choices(st: AppState, fs: FilterState, picked: list[str]) -> list[tu
 
 @dataclass
 class Comparison:
-    table: pd.DataFrame
+    table: pd.DataFrame  # escaped Markdown cells, the best value of each metric bold
     figure: go.Figure
     note: str
 
 
+def run_threads(st: AppState, row: dict) -> set[int]:
+    """The thread counts the row's runs used, read from its result record (the table does not carry
+    them); empty when the record cannot be read."""
+    try:
+        rec = st.stores.results.read_json(layout.record_path(str(row.get("key"))))
+    except (StoreError, ValueError):
+        return set()
+    runs = rec.get("runs") if isinstance(rec, dict) else None
+    found = set()
+    for run in runs if isinstance(runs, list) else []:
+        if not isinstance(run, dict):
+            continue
+        if (run.get("backend"), run.get("precision"), run.get("device")) != (
+            row.get("backend"),
+            row.get("precision"),
+            row.get("device"),
+        ):
+            continue
+        n = run.get("threads")
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            found.add(n)
+    return found
+
+
 def compare(st: AppState, row_ids: list[str]) -> Comparison:
-    """The side-by-side table (escaped by leaderboard.present), the curves and a hint."""
+    """The side-by-side table (escaped by leaderboard.present, best values bold), the curves (one colour
+    per model) and a note: a hint, or a warning when the rows are not like for like."""
     row_ids = [r for r in row_ids if isinstance(r, str)][:MAX_PICKED]
     snap = st.snapshot()
     if not row_ids:
@@ -56,9 +83,16 @@ def compare(st: AppState, row_ids: list[str]) -> Comparison:
         )
     rows = snap.wide.set_index("row_id")
     labels = {r: present.row_label(rows.loc[r]) for r in row_ids if r in rows.index}
+    picked = [{**rows.loc[r].to_dict(), "row_id": r} for r in row_ids if r in rows.index]
+    threads = {r["row_id"]: run_threads(st, r) for r in picked}
+    warnings_ = present.compare_warnings(picked, threads)
     note = "" if len(row_ids) >= 2 else "Pick at least one more row to compare."
+    if warnings_:
+        note = "**⚠ Not like for like:** " + " ".join(escape_markdown(w) for w in warnings_)
     return Comparison(
-        present.compare_table(snap.wide, row_ids), latency_batch_curves(snap.long, row_ids, labels), note
+        present.compare_table(snap.wide, row_ids, mark_best=True),
+        latency_batch_curves(snap.long, row_ids, labels),
+        note,
     )
 
 
@@ -73,6 +107,7 @@ class CompareTab:
     @classmethod
     def build(cls) -> CompareTab:
         with gr.Tab("Compare", id="compare") as tab:
+            note = gr.Markdown("Pick 2–6 rows to compare; best values are **bold**.", elem_id="cmp-note")
             pick = gr.Dropdown(
                 label="Rows to compare (2–6)",
                 multiselect=True,
@@ -80,8 +115,9 @@ class CompareTab:
                 choices=[],
                 elem_id="cmp-pick",
             )
-            note = gr.Markdown(elem_id="cmp-note")
-            table = gr.Dataframe(interactive=False, elem_id="cmp-table", label="Side by side")
+            table = gr.Dataframe(
+                interactive=False, elem_id="cmp-table", label="Side by side", datatype="markdown"
+            )
             plot = gr.Plot(label="Latency vs batch size", elem_id="cmp-plot")
         return cls(tab, pick, note, table, plot)
 
@@ -94,7 +130,8 @@ class CompareTab:
 
     def on_pick(self, picked: list[str] | None) -> dict:
         c = compare(current(), list(picked or []))
-        return {self.table: c.table, self.plot: c.figure, self.note: c.note}
+        table = gr.Dataframe(value=c.table, datatype=["markdown"] * len(c.table.columns))
+        return {self.table: table, self.plot: c.figure, self.note: c.note}
 
     def wire(self, controls: FilterControls) -> None:
         self.tab.select(
@@ -103,5 +140,11 @@ class CompareTab:
             inputs_kwargs=controls.by_field,
             outputs=[self.pick],
             show_progress="hidden",
+            api_visibility="private",
         )
-        self.pick.change(self.on_pick, inputs=[self.pick], outputs=[self.table, self.plot, self.note])
+        self.pick.change(
+            self.on_pick,
+            inputs=[self.pick],
+            outputs=[self.table, self.plot, self.note],
+            api_visibility="private",
+        )
