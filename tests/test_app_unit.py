@@ -325,3 +325,16 @@ def test_messages_that_quote_user_text_are_escaped(stores):
     refused = submit_tab.submit_form(form, None)
     assert refused.startswith("**Refused:**") and "<img" not in refused
     assert "<img" not in review_tab.act(state.current(), "approve", PAYLOAD, None, "admin")
+
+
+def test_about_tab_states_the_stopping_rule_units_and_the_read_api(monkeypatch):
+    from harness import timing
+    from ui import about_tab
+
+    text = about_tab.about_markdown()
+    assert timing.describe_stopping_rule() in text
+    assert "Peak MiB" in text and "Size MiB" in text and "Latency CV" in text and "**Noisy**" in text
+    assert "Peak MB" not in text and "Size MB" not in text
+    assert 'api_name="/query"' in text and "results.parquet" in text
+    monkeypatch.delattr(timing, "describe_stopping_rule")  # an older harness: the fixed rule, no crash
+    assert about_tab.FIXED_RULE in about_tab.about_markdown()
