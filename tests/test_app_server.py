@@ -58,7 +58,8 @@ def server(tmp_path_factory):
 
 def _parameters(url: str, api_name: str) -> list[dict]:
     info = json.loads(urllib.request.urlopen(url + "gradio_api/info", timeout=10).read())
-    return info["named_endpoints"][f"/{api_name}"]["parameters"]
+    endpoint = info["named_endpoints"].get(f"/{api_name}")
+    return [] if endpoint is None else endpoint["parameters"]  # undocumented (the page's own load): none
 
 
 def call(url: str, api_name: str, query: str = "", timeout: float = 60, **values) -> list:
@@ -175,3 +176,65 @@ def test_a_bad_setting_stops_the_app_with_one_line(tmp_path, env, named):
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("app.py: ") and named in last and "Traceback" not in proc.stderr
+
+
+# --- the documented read API, through the real gradio_client ----------------------------------------------
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[0], verbose=False)
+
+
+def test_query_endpoint_takes_the_url_keys_and_returns_records(client):
+    view = client.predict(q="resnet007-", backend="onnxruntime", api_name="/query")
+    assert (
+        view["matched"] == 1 and view["total"] == 2 * N_RECORDS and view["query"].startswith("q=resnet007-")
+    )
+    (row,) = view["rows"]
+    assert row["backend"] == "onnxruntime" and row["model"].startswith("resnet007-")
+    assert isinstance(row["latency_p50_ms"], float) and row["key"]  # raw numbers, the record's key
+    both = client.predict(q="resnet007-", backend="onnxruntime,pytorch", api_name="/query")
+    assert both["matched"] == 2 and {r["backend"] for r in both["rows"]} == {"onnxruntime", "pytorch"}
+    ranged = client.predict(lmax="1.5", backend="pytorch", sort="latency_p50_ms", api_name="/query")
+    assert ranged["rows"] and all(r["latency_p50_ms"] <= 1.5 for r in ranged["rows"])
+
+
+def test_query_pages_are_bounded_and_bad_input_is_one_line(client):
+    from gradio_client.exceptions import AppError
+
+    big = client.predict(page_size=10**9, page=-5, api_name="/query")
+    assert big["page_size"] == 1000 and big["page"] == 1 and len(big["rows"]) == 600
+    last = client.predict(page_size=250, page=99, api_name="/query")
+    assert last["page"] == last["pages"] == 3 and len(last["rows"]) == 100
+    with pytest.raises(AppError, match="invalid regular expression"):
+        client.predict(q="(", re="1", api_name="/query")
+    unknown = client.predict(family="<script>", sort="nope", api_name="/query")
+    assert unknown["matched"] == 0 and unknown["rows"] == []
+
+
+def test_record_endpoint_returns_one_record_by_key(client):
+    row = client.predict(q="resnet003-", backend="pytorch", api_name="/query")["rows"][0]
+    rec = client.predict(key=row["key"], api_name="/record")
+    assert rec["key"] == row["key"] and rec["model"]["id"] == row["model"] and rec["runs"]
+    from gradio_client.exceptions import AppError
+
+    for bad, why in (("../../etc/passwd", "invalid result key"), ("0" * 16, "no record")):
+        with pytest.raises(AppError, match=why):
+            client.predict(key=bad, api_name="/record")
+
+
+def test_only_the_read_api_and_the_filter_are_documented(client):
+    named = set(client.view_api(return_format="dict", print_info=False)["named_endpoints"])
+    assert {"/query", "/record", "/filter"} <= named
+    hidden = {
+        "/on_load",
+        "/on_plot",
+        "/plot",
+        "/on_list",
+        "/on_approve",
+        "/on_reject",
+        "/on_open",
+        "/on_pick",
+    }
+    assert not {n for n in named if n.split("_1")[0].split("_2")[0] in hidden}, named  # helpers are hidden

@@ -445,7 +445,11 @@ class LeaderboardTab:
         private = {"api_visibility": "private"}
         self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file], **private)
         self.parquet_btn.click(self.on_parquet, inputs_kwargs=fields, outputs=[self.export_file], **private)
-        demo.load(self.on_load, outputs=[*fields.values(), *view, self.shown], api_visibility="private").then(
+        demo.load(
+            self.on_load,
+            outputs=[*fields.values(), *view, self.shown],
+            api_visibility="undocumented",  # the page's own start (a shared URL); programs use /query
+        ).then(
             self.on_plot,
             inputs_kwargs={"color_by": self.color_by, **fields},
             outputs=[self.plot],
