@@ -10,6 +10,10 @@ dispatch`` runs one by hand):
 3. QUEUED jobs (oldest entry first) start (``run_job``) while the running cap and the 24-hour budget
    allow; a held job says why (``waiting``), visibly in the Queue tab.
 
+Failure kinds are the shared taxonomy's (``harness.errors.FAILURE_KINDS``): a Job that ended ERROR,
+CANCELED or DELETED is ``crashed``, one past its deadline ``timeout``, a Job that stored nothing, vanished
+or was refused by the Jobs API ``worker_error``; a cancelled job ``rejected``.
+
 Every change is a compare-and-swap on the entry (``eval_queue.jobs``). A job's attempt number is raised
 before its Job starts and travels in the Job's command, so a Job that Jobs ran twice, or an old one, can
 never complete a newer attempt; the result file is create-only, so a key is never produced twice.
@@ -26,7 +30,7 @@ from typing import Any
 
 import settings
 from eval_queue import jobs
-from eval_queue.entries import DEFAULT_MAX_ATTEMPTS, list_entries
+from eval_queue.entries import DEFAULT_MAX_ATTEMPTS, change_entry, list_entries
 from eval_queue.entry import (
     APPROVED,
     JOB_QUEUED,
@@ -39,6 +43,7 @@ from eval_queue.entry import (
     QueueError,
     canceled,
     iso,
+    note_event,
     parse_iso,
     utc_now,
 )
@@ -210,7 +215,7 @@ class Dispatcher:
     # --- one pass ----------------------------------------------------------------------------------
     def run_pass(self) -> PassReport:
         report = PassReport()
-        entries = list_entries(self.stores.queue)
+        entries = [self._adopt(e) for e in list_entries(self.stores.queue)]
         for e in entries:
             if e.status == REJECTED:
                 for j in e.jobs:
@@ -222,6 +227,30 @@ class Dispatcher:
                         self._poll(e, j, report)
         self._start_queued(report)
         return report
+
+    def _adopt(self, e: QueueEntry) -> QueueEntry:
+        """An APPROVED entry without jobs (queued before the board switched to Jobs, or by an older
+        version) gets one job on the default flavor; nothing else would ever run it here."""
+        if e.status != APPROVED or e.jobs or e.lease is not None:
+            return e
+        try:
+            flavor = self.catalogue.default()
+        except QueueError:
+            return e
+
+        def step(cur: QueueEntry) -> QueueEntry | None:
+            if cur.status != APPROVED or cur.jobs or cur.lease is not None:
+                return None
+            job = Job(flavor.name, usd_per_hour=flavor.usd_per_hour, accelerator=flavor.accelerator)
+            return note_event(
+                replace(cur, jobs=(job,)), BY, utc_now(), f"to Hugging Face Jobs on {flavor.name}"
+            )
+
+        try:
+            return change_entry(self.stores.queue, e.id, step, f"queue: jobs for {e.id}")
+        except (QueueError, StoreError, ValueError) as exc:
+            log.warning("dispatch: cannot adopt %s: %s", e.id, exc)
+            return e
 
     def _cancel(self, e: QueueEntry, job: Job, report: PassReport) -> None:
         if job.job_id:
@@ -248,27 +277,27 @@ class Dispatcher:
         )
         if not job.job_id:  # started, but the id never got recorded (the dispatcher died in between)
             if now > deadline:
-                return self._retry(e, job, "no_job", "the Job's id was never recorded", "", report)
+                return self._retry(e, job, "worker_error", "the Job's id was never recorded", "", report)
             return None
         try:
             info = self.api.inspect_job(job_id=job.job_id, namespace=self.settings.namespace)
         except Exception as exc:  # noqa: BLE001
             why = hub_error(exc)
             if why is None:  # 404: the Job is gone
-                return self._retry(e, job, "job_lost", f"the Job is gone ({exc})", "", report)
+                return self._retry(e, job, "worker_error", f"the Job is gone ({exc})", "", report)
             return self._hub_wait(e, job, why, report)
         stage = str(getattr(info.status, "stage", "") or "")
         message = " ".join(str(getattr(info.status, "message", "") or "").split())
         if stage in FAILED_STAGES:
             tail = self._tail(job.job_id)
             what = f"the Job ended {stage}" + (f": {message}" if message else "")
-            return self._retry(e, job, "job_" + stage.lower(), what, tail, report)
+            return self._retry(e, job, "crashed", what, tail, report)
         if stage == "COMPLETED":  # it exited 0 yet the job is still RUNNING here: it stored nothing
             fresh = self._fresh(e.id, job.flavor)
             if fresh is not None and fresh.status == JOB_RUNNING and fresh.attempts == job.attempts:
                 tail = self._tail(job.job_id)
                 return self._retry(
-                    e, job, "no_measurement", "the Job completed without a result", tail, report
+                    e, job, "worker_error", "the Job completed without storing a result", tail, report
                 )
             return None
         if now > deadline:
@@ -412,7 +441,7 @@ class Dispatcher:
                 if j.status != JOB_RUNNING or j.attempts != attempt or j.job_id:
                     return None
                 if passing is None:
-                    err = EntryError("dispatch_refused", refusal)
+                    err = EntryError("worker_error", refusal)
                     return replace(j, status="FAILED", error=err, finished_at=iso(utc_now()), stage="failed")
                 n = j.hub_errors + 1
                 wait = min(s.backoff_max_s, s.backoff_s * 2 ** (n - 1))

@@ -163,7 +163,7 @@ def cancel(queue: DatasetStore, entry_id: str, by: str, reason: str) -> QueueEnt
                 f"entry {e.id} is {e.status}; only APPROVED or RUNNING entries can be cancelled"
             )
         return transition(
-            e, REJECTED, by, utc_now(), f"cancelled: {reason}", error=EntryError("canceled", reason),
+            e, REJECTED, by, utc_now(), f"cancelled: {reason}", error=EntryError("rejected", f"cancelled: {reason}"),
             lease=None, jobs=_cancel_queued(e, reason),
         )  # fmt: skip
 
@@ -183,7 +183,12 @@ def enqueue_approved(
     cfg = BenchmarkConfig.from_dict(config or {}).to_dict()
     for e in find_active(queue, model, None, cfg):
         raise QueueError(f"{model} with these settings is already queued as {e.id} ({e.status})")
-    entry = make_entry(model, "timm", None, cfg, by, utc_now(), status=APPROVED, note="queued pre-approved")
+    from eval_queue.flavors import catalogue, jobs_enabled
+
+    flavors = (catalogue().default(),) if jobs_enabled() else ()  # on a Jobs board: the cheapest CPU
+    entry = make_entry(
+        model, "timm", None, cfg, by, utc_now(), status=APPROVED, note="queued pre-approved", flavors=flavors
+    )
     claims.claim(queue, entry.fingerprint, entry.id, entry.submitted, model)  # the same claim submits take
     try:
         return create_entry(queue, entry)

@@ -440,5 +440,5 @@ def canceled(job: Job, now: datetime, why: str) -> Job:
     """``job`` ended CANCELED (the entry was rejected or cancelled)."""
     return replace(
         job, status=JOB_CANCELED, finished_at=job.finished_at or iso(now), stage="canceled",
-        error=EntryError("canceled", " ".join(why.split())[:MAX_TEXT]), waiting="", retry_at=None,
+        error=EntryError("rejected", " ".join(why.split())[:MAX_TEXT]), waiting="", retry_at=None,
     )  # fmt: skip

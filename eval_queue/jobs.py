@@ -56,7 +56,8 @@ def settle(entry: QueueEntry, by: str, now: datetime) -> QueueEntry:
             key = entry.jobs[0].result_key
             return transition(entry, FINISHED, by, now, "all jobs finished", result_key=key, error=None)
         why = "; ".join(f"{j.flavor}: {j.error.kind if j.error else j.status.lower()}" for j in failed)
-        return transition(entry, FAILED, by, now, why, error=EntryError("jobs_failed", one_line(why)))
+        kind = next((j.error.kind for j in failed if j.error), "worker_error")  # the shared taxonomy's
+        return transition(entry, FAILED, by, now, why, error=EntryError(kind, one_line(why)))
     if entry.status == APPROVED and any(j.status == JOB_RUNNING for j in entry.jobs):
         return transition(entry, RUNNING, by, now, "dispatched to Hugging Face Jobs")
     return entry

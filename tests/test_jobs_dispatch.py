@@ -27,6 +27,7 @@ from eval_queue.entry import (
     utc_now,
 )
 from eval_queue.flavors import Catalogue, Flavor
+from harness.errors import FAILURE_KINDS
 from harness.record import check_record_dict
 from leaderboard.load import frames_from_table
 from store import Stores, layout
@@ -154,7 +155,8 @@ def test_error_exhausts_attempts_with_stage_and_log_lines(board, hub_server, mon
     done = drive(dispatcher(board, max_attempts=2), e.id, lambda x: x.status in (FINISHED, FAILED))
     [job] = done.jobs
     assert done.status == FAILED and job.status == JOB_FAILED and job.attempts == 2
-    assert job.error.kind == "job_error" and "killed" in job.error.message
+    assert job.error.kind == "crashed" and "ERROR: killed" in job.error.message
+    assert done.error.kind in FAILURE_KINDS
     assert "evaluating job cpu-basic" in job.error.traceback  # the last log lines of the Job
     assert board.results.list_files(layout.RECORDS_DIR) == []
 
@@ -244,6 +246,7 @@ def test_job_that_never_starts_times_out_and_is_cancelled(board, hub_server):  #
     d.run_pass()
     [job] = get_entry(board.queue, e.id).jobs
     assert job.status == JOB_FAILED and job.error.kind == "timeout" and "never started" in job.error.message
+    assert get_entry(board.queue, e.id).error.kind == "timeout"
     assert [j.stage for j in hub_server.jobs.jobs.values()] == ["CANCELED"]
 
 
@@ -336,3 +339,17 @@ def test_hub_error_classification():
     assert "cannot reach" in (hub_error(httpx.ConnectError("refused")) or "")
     assert "cannot reach" in (hub_error(ConnectionResetError()) or "")
     assert hub_error(ValueError("bug")) is None
+
+
+def test_entries_queued_without_jobs_are_adopted_on_the_default_flavor(board, hub_server):  # noqa: F811
+    from eval_queue.entries import enqueue_approved
+    from tests._queue_helpers import add_approved
+
+    hub_server.jobs.never_start(2)
+    old = add_approved(board.queue, "resnet10t", FAST)  # as an older version (or local mode) wrote it
+    seeded = enqueue_approved(board.queue, "resnet14t", "system", FAST)
+    assert [j.flavor for j in seeded.jobs] == ["cpu-basic"]
+    report = dispatcher(board).run_pass()
+    assert sorted(report.started) == sorted([f"{old.id}/cpu-basic", f"{seeded.id}/cpu-basic"])
+    adopted = get_entry(board.queue, old.id)
+    assert adopted.jobs[0].status == JOB_RUNNING and "to Hugging Face Jobs" in adopted.events[-2].note

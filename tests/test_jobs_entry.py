@@ -134,3 +134,29 @@ def test_cancel_stops_a_local_run(tmp_path):
     cancel(stores.queue, e.id, by="m", reason="stop")
     with pytest.raises(LeaseLost):
         heartbeat(stores.queue, e.id, "w", 60, "running", "x")
+
+
+def test_local_cost_per_hour_prices_local_rows(tmp_path, monkeypatch):
+    """On the local default the catalogue is this machine: its records carry LEADERBOARD_LOCAL_COST_PER_HOUR."""
+    from eval_queue.flavors import catalogue
+    from eval_queue.worker import Worker, WorkerSettings
+    from harness.record import check_record_dict
+    from leaderboard.load import frames_from_table
+    from store.table import read_results_table
+    from tests._queue_helpers import FAST, add_approved, fake_harness_cmd
+
+    monkeypatch.delenv("LEADERBOARD_DISPATCH", raising=False)
+    monkeypatch.delenv("LEADERBOARD_HARDWARE_PROFILE", raising=False)
+    monkeypatch.setenv("LEADERBOARD_LOCAL_COST_PER_HOUR", "0.5")
+    assert [(f.name, f.usd_per_hour) for f in catalogue().flavors()] == [("local", 0.5)]
+    stores = make_stores(tmp_path)
+    add_approved(stores.queue, "resnet10t", FAST)
+    w = Worker(
+        stores, WorkerSettings(harness_cmd=fake_harness_cmd(), devices=("cpu",), remeasure_noisy=False)
+    )
+    [outcome] = w.run_pending()
+    assert outcome.status == "FINISHED"
+    wide, _ = frames_from_table(read_results_table(stores.results, validate=check_record_dict))
+    row = wide.iloc[0]
+    assert row["flavor"] == "local" and row["usd_per_hour"] == 0.5
+    assert row["cost_per_million_images"] == pytest.approx(0.5 / (row["throughput_ips"] * 3600) * 1e6)
