@@ -102,7 +102,8 @@ def cmd_list(args, stores) -> int:
         for e in entries:
             err = e.error.kind if e.error else ""
             rev = (e.revision or "-")[:12]
-            print(f"{e.id}  {e.status:<14} {e.model} @ {rev}  by {e.submitted_by}  {err}")
+            jobs = "  jobs: " + ", ".join(f"{j.flavor} {j.status}" for j in e.jobs) if e.jobs else ""
+            print(f"{e.id}  {e.status:<14} {e.model} @ {rev}  by {e.submitted_by}  {err}{jobs}".rstrip())
     _problems(stores)
     return 0
 

@@ -108,9 +108,15 @@ def new_entry_id(model: str, now: datetime) -> str:
     return f"{now.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{slug}-{secrets.token_hex(3)}"
 
 
-def fingerprint(model: str, revision: str | None, config: dict[str, Any]) -> str:
-    """What makes two submissions the same job: model, revision and the normalised config."""
-    return json.dumps([model, revision, config], sort_keys=True, separators=(",", ":"))
+def fingerprint(
+    model: str, revision: str | None, config: dict[str, Any], flavors: tuple[str, ...] = ()
+) -> str:
+    """What makes two submissions the same job: model, revision, the normalised config and (Hugging Face
+    Jobs) the set of flavors; without flavors it is what it always was, so old claims still match."""
+    parts: list[Any] = [model, revision, config]
+    if flavors:
+        parts.append(sorted(set(flavors)))
+    return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 # --- typed parts --------------------------------------------------------------------------------
@@ -308,7 +314,7 @@ class QueueEntry:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.model, self.revision, self.config)
+        return fingerprint(self.model, self.revision, self.config, tuple(j.flavor for j in self.jobs))
 
     @property
     def submitted(self) -> datetime:

@@ -138,7 +138,7 @@ def submit(
         )
 
     cfg_dict = cfg.to_dict()
-    fp = fingerprint(found.model, found.revision, cfg_dict)
+    fp = fingerprint(found.model, found.revision, cfg_dict, tuple(f.name for f in picked))
     entries = list_entries(queue)
     check_not_duplicate(entries, fp, what)  # entries written before claim files existed
 

@@ -353,3 +353,39 @@ def test_entries_queued_without_jobs_are_adopted_on_the_default_flavor(board, hu
     assert sorted(report.started) == sorted([f"{old.id}/cpu-basic", f"{seeded.id}/cpu-basic"])
     adopted = get_entry(board.queue, old.id)
     assert adopted.jobs[0].status == JOB_RUNNING and "to Hugging Face Jobs" in adopted.events[-2].note
+
+
+def test_same_model_on_another_flavor_is_not_a_duplicate(board):
+    from submissions import SubmissionRefused
+
+    first = submit(
+        board, "resnet10t", config=FAST, submitted_by="a", flavors="cpu-basic", flavor_catalogue=Catalogue()
+    )
+    other = submit(
+        board, "resnet10t", config=FAST, submitted_by="a", flavors="cpu-upgrade", flavor_catalogue=Catalogue()
+    )
+    assert first.id != other.id
+    with pytest.raises(SubmissionRefused, match="already"):
+        submit(
+            board,
+            "resnet10t",
+            config=FAST,
+            submitted_by="b",
+            flavors=["cpu-basic"],
+            flavor_catalogue=Catalogue(),
+        )
+
+
+def test_cli_job_flags_go_together_and_list_shows_jobs(board, hub_server, tmp_path):  # noqa: F811
+    import os
+
+    from tests._queue_helpers import run_queue_cli
+
+    approved_entry(board, ("cpu-basic", "t4-small"))
+    env = dict(os.environ)
+    bad = run_queue_cli("work", "--job", "x", "--once", env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == (
+        "error: --job, --flavor and --attempt go together"
+    )
+    listed = run_queue_cli("list", env=env)
+    assert listed.returncode == 0 and "jobs: cpu-basic QUEUED, t4-small QUEUED" in listed.stdout
