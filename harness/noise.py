@@ -39,9 +39,20 @@ def cpu_count() -> int:
 
 
 def assess(
-    samples_ms: Sequence[float], load_before: float | None, load_after: float | None, cpu_count: int
+    samples_ms: Sequence[float],
+    load_before: float | None,
+    load_after: float | None,
+    cpu_count: int,
+    *,
+    interval: dict[str, Any] | None = None,
+    interval_target: float | None = None,
 ) -> dict[str, Any]:
-    """The ``noise`` dict of one run (contract 4): cv, p95_over_p50, loads, cpu_count, noisy, reasons."""
+    """The ``noise`` dict of one run (contract 4): cv, p95_over_p50, loads, cpu_count, noisy, reasons.
+
+    With ``interval_target`` (the adaptive stopping rule was in force), a p50 confidence ``interval``
+    (``harness.timing.median_interval``) that is missing or wider than the target marks the run noisy:
+    the timing stopped at its cap without the median pinned down.
+    """
     a = _samples(samples_ms)
     loads = {"load_before": _load(load_before, "load_before"), "load_after": _load(load_after, "load_after")}
     if isinstance(cpu_count, bool) or not isinstance(cpu_count, int) or cpu_count < 1:
@@ -56,6 +67,11 @@ def assess(
         reasons.append(f"latency cv {cv:.2f} > {NOISY_CV:g}")
     if ratio > NOISY_P95_OVER_P50:
         reasons.append(f"p95/p50 {ratio:.2f} > {NOISY_P95_OVER_P50:g}")
+    if interval_target is not None:
+        width = interval.get("rel_half_width") if isinstance(interval, dict) else None
+        if not isinstance(width, int | float) or not width <= interval_target:
+            shown = f"±{width:.1%}" if isinstance(width, int | float) and math.isfinite(width) else "unknown"
+            reasons.append(f"p50 interval not reached ({shown} > ±{interval_target:.0%})")
     for when, load in loads.items():
         if load is not None and load / cpu_count >= NOISY_LOAD_PER_CPU:
             reasons.append(f"{when.replace('_', ' ')} {load:.2f} on {cpu_count} CPUs")
@@ -79,8 +95,9 @@ def describe_rule() -> str:
     return (
         f"A run is marked **noisy** when its latency samples' coefficient of variation exceeds {NOISY_CV:g}, "
         f"its p95 exceeds {NOISY_P95_OVER_P50:g}× its p50, or the machine's 1-minute load average just "
-        f"before or after the measurement was at least {NOISY_LOAD_PER_CPU:g}× its CPU count; "
-        "runs recorded before this check have no marker."
+        f"before or after the measurement was at least {NOISY_LOAD_PER_CPU:g}× its CPU count, "
+        "or its timing stopped at the maximum duration before the median's confidence interval was "
+        'reached ("interval not reached"); runs recorded before this check have no marker.'
     )
 
 

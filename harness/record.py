@@ -39,6 +39,7 @@ from store.schema import (
 SCHEMA_VERSION = 1
 SCHEMA_VERSIONS = (1,)  # versions this code can read
 RUN_STATUSES = ("ok", "failed", "unsupported", "timeout")
+STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")  # harness.timing.STOP_REASONS (checked by a test)
 MAX_RUNS = 1_000
 MAX_ID = 300  # model ids, providers, names
 MAX_COLUMNS = 500  # object leaves outside lists: each becomes a column of the results table
@@ -94,6 +95,10 @@ class RunRecord:
     latency_samples_ms: list[float] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     noise: dict[str, Any] | None = None  # harness.noise.assess(...); None = unknown (older records)
+    # The stopping rule's outcome (harness.timing): None in records made before it.
+    p50_interval: dict[str, Any] | None = None  # {"lo", "hi" (ms), "rel_half_width", "confidence", "n"}
+    stop_reason: str | None = None  # "converged" | "max_duration" | "max_iterations" | "fixed"
+    latency_notes: list[str] = field(default_factory=list)  # why p95/p99 are withheld
 
 
 @dataclass
@@ -226,6 +231,20 @@ def check_noise(noise: Any, path: str = "noise") -> dict[str, Any] | None:
     return noise
 
 
+def check_p50_interval(interval: Any, path: str = "p50_interval") -> dict[str, Any] | None:
+    """The median's confidence interval (``harness.timing.median_interval``), or None (older records)."""
+    if expect_dict(interval, path, optional=True) is None:
+        return None
+    lo = field_of(interval, "lo", path, expect_number)
+    hi = field_of(interval, "hi", path, expect_number)
+    if lo is not None and hi is not None and lo > hi:
+        raise SchemaError(at(path, "lo"), f"{lo} is above hi {hi}")
+    field_of(interval, "rel_half_width", path, expect_number)
+    field_of(interval, "confidence", path, expect_number, maximum=1.0)
+    field_of(interval, "n", path, expect_int, optional=True, minimum=1)
+    return interval
+
+
 def _check_run(run: Any, path: str) -> dict[str, Any]:
     backends, devices, precisions = _run_vocabulary()
     expect_dict(run, path)
@@ -248,7 +267,14 @@ def _check_run(run: Any, path: str) -> dict[str, Any]:
     field_of(run, "latency_samples_ms", path, expect_numbers, optional=True)
     field_of(run, "info", path, expect_dict, optional=True)
     check_noise(run.get("noise"), at(path, "noise"))
+    check_p50_interval(run.get("p50_interval"), at(path, "p50_interval"))
+    field_of(run, "stop_reason", path, expect_enum, choices=STOP_REASONS, optional=True)
+    field_of(run, "latency_notes", path, expect_list_of, item=_note, optional=True, max_items=20)
     return run
+
+
+def _note(value: Any, path: str) -> str | None:
+    return expect_str(value, path, max_len=MAX_ID)
 
 
 def _check_robustness_entry(e: Any, path: str) -> None:

@@ -1,9 +1,12 @@
 """The one measuring loop used for every backend: warm-up, timed iterations, raw samples, memory peaks.
 
 Per batch size ("shape"): warm up for both a minimum number of iterations and a minimum time, then time
-single forward passes (``perf_counter_ns`` around ``run`` + ``sync``) until BOTH ``min_duration_s`` and
-``min_iterations`` are reached, or the ``max_duration_s`` safety cap. Throughput is batch * iterations over
-the measured wall time of the whole timed loop (so per-iteration overheads are not hidden).
+single forward passes (``perf_counter_ns`` around ``run`` + ``sync``) until the stopping rule holds
+(:func:`describe_stopping_rule`): the distribution-free 95% confidence interval of the median is within
+±1% of the median, after at least ``min_iterations`` and ``min_duration_s``; or the ``max_duration_s`` cap,
+which marks the run noisy when the interval was not reached. Throughput is batch * iterations over the
+wall time of the timed loop, less the time spent checking the rule (so per-iteration overheads of the
+model are not hidden, and the harness's own bookkeeping is not charged to it).
 """
 
 from __future__ import annotations
@@ -12,29 +15,52 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from harness.noise import assess, cpu_count, load_average
 
-P99_MIN_SAMPLES = 100
+CONFIDENCE = 0.95  # of the interval around the median
+TARGET_REL_HALF_WIDTH = 0.01  # stop once both interval ends are within ±1% of the median
+MIN_ITERATIONS = 25  # floor under the rule: a few lucky samples never stop a run
+P95_MIN_SAMPLES = 20  # below this p95 would be the max (or interpolated towards it)
+P99_MIN_SAMPLES = 100  # below this p99 would be the max
+EXACT_BINOMIAL_UP_TO = 5_000  # exact binomial ranks up to here, normal approximation beyond
+STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")
+# Samples per shape at most: bounds the record (raw samples are kept) and a loop whose clock never moves.
+MAX_ITERATIONS = 100_000
+# The cap is this many times the minimum duration: 20 s by default, where the slowest default shape
+# (resnet50 at batch 8 on 2 cores, ~0.45 s a pass) gets ~44 samples, enough for ±1% unless its spread
+# around the median is a few percent; short test windows get short caps.
+CAP_FACTOR = 20.0
 
 
 @dataclass(frozen=True)
 class TimingPolicy:
+    """How long to time one shape. ``adaptive=False`` is the pre-interval policy (time until both minimums,
+    default 100 iterations and 1 s): kept for the fidelity bench's before/after comparison."""
+
     min_duration_s: float = 1.0
-    min_iterations: int = P99_MIN_SAMPLES  # p99 is only meaningful with >= 100 samples
-    max_duration_s: float | None = None  # safety cap; default max(120 s, 10 x min_duration)
+    min_iterations: int = MIN_ITERATIONS
+    max_duration_s: float | None = None  # default CAP_FACTOR x min_duration (20 s for 1 s)
     warmup_iterations: int = 5
     warmup_s: float | None = None  # default: a quarter of min_duration, within 0.05-2 s
     max_warmup_s: float = 60.0
+    adaptive: bool = True
+    target_rel_half_width: float = TARGET_REL_HALF_WIDTH
+    confidence: float = CONFIDENCE
+
+    @classmethod
+    def fixed(cls, min_duration_s: float = 1.0, min_iterations: int = P99_MIN_SAMPLES) -> TimingPolicy:
+        """The old policy: no interval rule, at least 100 iterations and 1 s."""
+        cap = max(120.0, 10 * min_duration_s)  # the old safety cap
+        return cls(min_duration_s, min_iterations, max_duration_s=cap, adaptive=False)
 
     @property
     def cap_s(self) -> float:
-        return (
-            self.max_duration_s if self.max_duration_s is not None else max(120.0, 10 * self.min_duration_s)
-        )
+        return self.max_duration_s if self.max_duration_s is not None else CAP_FACTOR * self.min_duration_s
 
     @property
     def warmup_time_s(self) -> float:
@@ -57,6 +83,90 @@ class Measurement:
     capped: bool = False  # stopped by max_duration_s before min_iterations
     notes: list[str] = field(default_factory=list)
     noise: dict[str, Any] | None = None  # harness.noise.assess of the samples and the load around them
+    p50_interval: dict[str, Any] | None = None  # median_interval(...) of the samples at the stop
+    stop_reason: str | None = None  # one of STOP_REASONS
+    latency_notes: list[str] = field(default_factory=list)  # why a percentile is withheld
+
+
+# ---- the interval of the median ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def median_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int, float] | None:
+    """0-based ranks (j, k) of sorted samples such that [x_j, x_k] holds the population median with at
+    least ``confidence`` for any continuous distribution, and the exact coverage; None when n is too small.
+
+    The count of samples below the median is Binomial(n, 1/2), so [x_j, x_k] with k = n-1-j covers it with
+    probability 1 - 2 P(B <= j). j is the largest rank keeping that at or above ``confidence``.
+    """
+    if n < 1 or not 0.0 < confidence < 1.0:
+        return None
+    tail = (1.0 - confidence) / 2.0
+    if n > EXACT_BINOMIAL_UP_TO:  # normal approximation, continuity-corrected; conservative by one rank
+        z = _z(confidence)
+        j = math.floor((n - 1) / 2.0 - z * math.sqrt(n) / 2.0) - 1
+        return (j, n - 1 - j, confidence) if j >= 0 else None
+    log_half_n = n * math.log(0.5)
+    lgn = math.lgamma(n + 1)
+    cdf, j = 0.0, -1
+    for i in range(n // 2 + 1):
+        cdf += math.exp(lgn - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n)
+        if cdf > tail:
+            break
+        j = i
+    if j < 0:
+        return None
+    cdf_j = sum(
+        math.exp(lgn - math.lgamma(i + 1) - math.lgamma(n - i + 1) + log_half_n) for i in range(j + 1)
+    )
+    return j, n - 1 - j, 1.0 - 2.0 * cdf_j
+
+
+def _z(confidence: float) -> float:
+    """Two-sided standard normal quantile (bisection on erf: no scipy needed)."""
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if math.erf(mid / math.sqrt(2)) < confidence:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def median_interval(sorted_samples: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, Any] | None:
+    """``{"lo", "hi", "rel_half_width", "confidence", "n"}`` for already sorted samples, or None when too few.
+
+    ``rel_half_width`` is the larger distance from the median to an interval end, over the median (the
+    interval is not symmetric, and "within ±1%" must hold on both sides).
+    """
+    n = int(sorted_samples.size)
+    ranks = median_ranks(n, confidence)
+    if ranks is None:
+        return None
+    j, k, coverage = ranks
+    lo, hi = float(sorted_samples[j]), float(sorted_samples[k])
+    med = percentile(sorted_samples, 50)
+    rel = max(med - lo, hi - med) / med if med > 0 else (0.0 if hi == lo else 1.0)  # finite: JSON
+    return {"lo": lo, "hi": hi, "rel_half_width": rel, "confidence": round(coverage, 4), "n": n}
+
+
+def interval_reached(interval: dict[str, Any] | None, target: float = TARGET_REL_HALF_WIDTH) -> bool:
+    return interval is not None and interval["rel_half_width"] <= target
+
+
+def describe_stopping_rule() -> str:
+    """One Markdown paragraph stating how long each shape is timed (for the About tab and reports)."""
+    return (
+        "Each batch size is timed one forward pass at a time after a warm-up, until the distribution-free "
+        f"{CONFIDENCE:.0%} confidence interval of the median latency (binomial order statistics of the "
+        f"samples) lies within ±{TARGET_REL_HALF_WIDTH:.0%} of the median, and at least {MIN_ITERATIONS} "
+        "iterations and the configured minimum duration (1 s by default) have passed. A run that has not "
+        f"reached that interval after {CAP_FACTOR:g}× the minimum duration stops and is marked **noisy** "
+        '("interval not reached"). Every run records its interval, iteration count and stopping reason; '
+        f"p95 is reported from {P95_MIN_SAMPLES} samples and p99 from {P99_MIN_SAMPLES}, otherwise left "
+        "empty with the reason in the run's latency notes."
+    )
 
 
 def percentile(sorted_samples: np.ndarray, q: float) -> float:
@@ -65,7 +175,8 @@ def percentile(sorted_samples: np.ndarray, q: float) -> float:
 
 
 def latency_stats(samples_ms: list[float]) -> dict[str, float | None]:
-    """mean/std/min/p50/p90/p95/p99/max in ms; p99 is None below 100 samples (it would just be the max)."""
+    """mean/std/min/p50/p90/p95/p99/max in ms; p95 is None below 20 samples and p99 below 100 (each would
+    just be the max); :func:`latency_notes` says so."""
     a = np.sort(np.asarray(samples_ms, dtype=np.float64))
     if a.size == 0:
         raise ValueError("no latency samples")
@@ -75,10 +186,19 @@ def latency_stats(samples_ms: list[float]) -> dict[str, float | None]:
         "min": float(a[0]),
         "p50": percentile(a, 50),
         "p90": percentile(a, 90),
-        "p95": percentile(a, 95),
+        "p95": percentile(a, 95) if a.size >= P95_MIN_SAMPLES else None,
         "p99": percentile(a, 99) if a.size >= P99_MIN_SAMPLES else None,
         "max": float(a[-1]),
     }
+
+
+def latency_notes(n: int) -> list[str]:
+    """Why a percentile is missing from :func:`latency_stats` of ``n`` samples (empty when none is)."""
+    notes = []
+    for name, need in (("p95", P95_MIN_SAMPLES), ("p99", P99_MIN_SAMPLES)):
+        if n < need:
+            notes.append(f"{name} not reported: {n} samples, {need} needed")
+    return notes
 
 
 # ---- threads ---------------------------------------------------------------------------------------------
@@ -173,6 +293,43 @@ class _GpuPeak:
 # ---- the loop --------------------------------------------------------------------------------------------
 
 
+class _Stopper:
+    """Decides after each sample whether to stop. The interval is re-checked only each time the sample
+    count has grown by a tenth (sorting n samples per iteration would cost O(n^2 log n) overall); the
+    time spent checking is returned so it is not charged to the model's throughput."""
+
+    def __init__(self, policy: TimingPolicy) -> None:
+        self.policy = policy
+        self.min_ns, self.cap_ns = policy.min_duration_s * 1e9, policy.cap_s * 1e9
+        self.next_check = max(1, policy.min_iterations)
+        self.reason: str | None = None
+        self.check_ns = 0
+
+    def done(self, samples: list[int], wall_ns: int) -> bool:
+        n = len(samples)
+        if wall_ns >= self.cap_ns:
+            self.reason = "max_duration"
+            return True
+        if n >= MAX_ITERATIONS:
+            self.reason = "max_iterations"
+            return True
+        if n < self.policy.min_iterations or wall_ns < self.min_ns:
+            return False
+        if not self.policy.adaptive:
+            self.reason = "fixed"
+            return True
+        if n < self.next_check:
+            return False
+        t0 = time.perf_counter_ns()
+        interval = median_interval(np.sort(np.asarray(samples, dtype=np.float64)), self.policy.confidence)
+        self.next_check = n + max(1, n // 10)
+        self.check_ns += time.perf_counter_ns() - t0
+        if interval_reached(interval, self.policy.target_rel_half_width):
+            self.reason = "converged"
+            return True
+        return False
+
+
 def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = "cpu") -> Measurement:
     """Time ``runner.run`` on one input batch (already preprocessed float32 NCHW)."""
     x = runner.to_input(np.ascontiguousarray(batch))
@@ -195,9 +352,9 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         if (warm >= policy.warmup_iterations and elapsed >= min_warm_ns) or elapsed >= max_warm_ns:
             break
 
-    # timed loop: both a minimum duration and a minimum iteration count, bounded by the cap
+    # timed loop: until the stopping rule holds, bounded by the cap
     samples: list[int] = []
-    min_ns, cap_ns = policy.min_duration_s * 1e9, policy.cap_s * 1e9
+    stopper = _Stopper(policy)
     run, sync = runner.run, runner.sync
     loop_start = clock()
     while True:
@@ -206,20 +363,28 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         sync()
         t1 = clock()
         samples.append(t1 - t0)
-        wall = t1 - loop_start
-        if wall >= min_ns and len(samples) >= policy.min_iterations:
+        if stopper.done(samples, t1 - loop_start):
             break
-        if wall >= cap_ns:
-            break
-    wall_ns = clock() - loop_start
+    wall_ns = clock() - loop_start - stopper.check_ns
     load_after = load_average()
-    capped = len(samples) < policy.min_iterations
-    if capped:
-        why = "; p99 not reported" if len(samples) < P99_MIN_SAMPLES else ""
-        notes.append(f"stopped by the {policy.cap_s:g} s cap after {len(samples)} iterations{why}")
     samples_ms = [s / 1e6 for s in samples]
+    interval = median_interval(np.sort(np.asarray(samples_ms, dtype=np.float64)), policy.confidence)
+    capped = len(samples) < policy.min_iterations
+    if stopper.reason == "max_iterations":
+        notes.append(f"stopped at the {MAX_ITERATIONS} iteration limit")
+    if stopper.reason == "max_duration":
+        short = f" (fewer than the {policy.min_iterations} wanted)" if capped else ""
+        notes.append(f"stopped by the {policy.cap_s:g} s cap after {len(samples)} iterations{short}")
     bs = int(batch.shape[0])
     duration_s = wall_ns / 1e9
+    noise = assess(
+        samples_ms,
+        load_before,
+        load_after,
+        cpu_count(),
+        interval=interval,
+        interval_target=policy.target_rel_half_width if policy.adaptive else None,
+    )
     return Measurement(
         batch_size=bs,
         warmup=warm,
@@ -232,7 +397,10 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         peak_gpu_mb=gpu.read(),
         capped=capped,
         notes=notes,
-        noise=assess(samples_ms, load_before, load_after, cpu_count()),
+        noise=noise,
+        p50_interval=interval,
+        stop_reason=stopper.reason,
+        latency_notes=latency_notes(len(samples)),
     )
 
 
