@@ -34,6 +34,12 @@ class MeasureJob:
     calibration_path: str | None = None  # .npy float32 NCHW (int8 only)
     calibration_source: str | None = None
     timing: dict[str, Any] = field(default_factory=dict)  # TimingPolicy overrides (tests)
+    # Set by the parent when it exported the model once for every ONNX-consuming job: such a child then
+    # builds its Runner from the file and never imports torch/timm or loads the model (starts in ~1 s).
+    onnx_export: dict[str, Any] | None = None
+    input_size: list[int] | None = None  # C, H, W (needed when the model is not loaded)
+    architecture: str = ""
+    load_ms: float | None = None  # the parent's model load time, reported when this child loads none
 
 
 @dataclass
@@ -54,24 +60,34 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     from harness.timing import TimingPolicy, measure, random_batch, set_threads
 
     job = job if isinstance(job, MeasureJob) else MeasureJob(**job)
-    threads = set_threads(job.threads)
-    loaded = load_model(job.model, job.revision)
+    from_export = bool(job.onnx_export and job.input_size and _consumes_onnx(job.backend))
+    if from_export:  # no torch in this process: the Runner is built from the shared ONNX file
+        threads, model, architecture = job.threads, None, job.architecture
+        input_size: tuple[int, ...] = tuple(int(v) for v in job.input_size or ())
+        load_ms = job.load_ms
+    else:
+        threads = set_threads(job.threads)
+        loaded = load_model(job.model, job.revision)
+        model, architecture, input_size, load_ms = (
+            loaded.model, loaded.architecture, loaded.input_size, loaded.load_ms,
+        )  # fmt: skip
     out: dict[str, Any] = {
-        "load_ms": loaded.load_ms,
+        "load_ms": load_ms,
         "threads": threads,
         "measurements": [],
         "accuracy": None,
     }
     calibration = np.load(job.calibration_path) if job.calibration_path else None
     request = PrepareRequest(
-        model=loaded.model,
-        input_size=loaded.input_size,
+        model=model,
+        input_size=input_size,  # type: ignore[arg-type]
         device=job.device,
         precision=job.precision,
         threads=threads,
         workdir=Path(job.workdir),
-        architecture=loaded.architecture,
+        architecture=architecture,
         calibration=calibration,
+        onnx_export=job.onnx_export if from_export else None,
     )
     t0 = time.perf_counter()
     try:
@@ -89,7 +105,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     policy = TimingPolicy(min_duration_s=job.min_duration_s, **job.timing)
     for bs in job.batch_sizes:
         try:
-            m = measure(runner, random_batch(bs, loaded.input_size), policy, job.device)
+            m = measure(runner, random_batch(bs, input_size), policy, job.device)  # type: ignore[arg-type]
             out["measurements"].append(asdict(m))
         except Exception as exc:  # noqa: BLE001 - one batch size failing must not lose the others
             err = as_harness_error(exc, f"running batch size {bs}")
@@ -108,11 +124,18 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     return out
 
 
-def _free_cuda() -> None:
-    try:
-        import torch
+def _consumes_onnx(backend: str) -> bool:
+    from harness.backends import get_backend
 
-        if torch.cuda.is_available():
+    return bool(getattr(get_backend(backend), "consumes_onnx", False))
+
+
+def _free_cuda() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")  # an ONNX-only child never imported it: nothing of torch's to free
+    try:
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.empty_cache()
     except Exception:  # noqa: BLE001
         pass

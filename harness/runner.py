@@ -166,6 +166,9 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
                 peak_gpu_mb=m["peak_gpu_mb"],
                 latency_samples_ms=[round(v, SAMPLE_DECIMALS) for v in m["samples_ms"]],
                 noise=m.get("noise"),
+                p50_interval=m.get("p50_interval"),
+                stop_reason=m.get("stop_reason"),
+                latency_notes=list(m.get("latency_notes") or []),
             )
         )
     return runs, v.get("accuracy")
@@ -285,6 +288,7 @@ def plan_evaluation(
         for backend in config.backends
         for precision in config.precisions
     ]
+    share_onnx_export(loaded, jobs, workdir, threads, opts)
     reference = next((j for j in jobs if j.backend == "pytorch" and j.precision == "fp32"), None)
     if eval_path and reference is None:  # accuracy is always PyTorch fp32; measure it without timing
         reference = MeasureJob(
@@ -297,6 +301,46 @@ def plan_evaluation(
     return EvaluationPlan(
         model, config, threads, model_info, loaded.revision, workdir, jobs, reference, dataset_info
     )
+
+
+def share_onnx_export(
+    loaded: LoadedModel, jobs: list[MeasureJob], workdir: Path, threads: int, opts: Options
+) -> dict[str, Any] | None:
+    """Export the model to ONNX once, here where it is already loaded, for every job whose backend consumes
+    ONNX (each precision derives its graph from this file); those children then skip torch entirely.
+
+    An export failure is only logged: each such child then tries the export itself and its runs record
+    the failure as before (nothing is lost, the reason stays per run)."""
+    wanted = [j for j in jobs if _consumes_onnx(j.backend) and _unsupported_reason(j) is None]
+    if not wanted:
+        return None
+    from harness.onnx_export import export_onnx
+
+    _log(opts, "exporting to ONNX (once, shared by every ONNX Runtime job)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export = export_onnx(
+                loaded.model, loaded.input_size, workdir / "onnx" / "model_fp32.onnx", threads=threads
+            )
+    except Exception as exc:  # noqa: BLE001 - the children retry and record the reason per run
+        _log(opts, f"shared ONNX export failed ({as_harness_error(exc, 'exporting')}); each job will retry")
+        return None
+    for job in wanted:
+        job.onnx_export = dict(export)
+        job.input_size = list(loaded.input_size)
+        job.architecture = loaded.architecture
+        job.load_ms = loaded.load_ms
+    return export
+
+
+def _consumes_onnx(backend: str) -> bool:
+    from harness.backends import BackendUnsupported, get_backend
+
+    try:
+        return bool(get_backend(backend).consumes_onnx)
+    except (BackendUnsupported, ImportError):
+        return False
 
 
 # ---- run -------------------------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class PrepareRequest:
     architecture: str = ""
     calibration: np.ndarray | None = None  # float32 NCHW, preprocessed, for static INT8
     options: dict[str, Any] = field(default_factory=dict)
+    # The evaluation's one fp32 ONNX export (harness.onnx_export.export_onnx's facts, "path" included),
+    # made once by the parent for every backend that consumes ONNX; such a backend then needs no ``model``.
+    onnx_export: dict[str, Any] | None = None
 
 
 class Backend(ABC):
@@ -70,6 +73,7 @@ class Backend(ABC):
     devices: tuple[str, ...] = ()  # every device prepare() may accept
     precisions: tuple[str, ...] = ()  # every precision prepare() may accept (on some device)
     summary: str = ""  # one line for help texts
+    consumes_onnx: bool = False  # prepares from the shared ONNX export (PrepareRequest.onnx_export) if given
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         """Cheap check before any model is loaded: a one-line reason if (device, precision) cannot run here.

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.backends import Backend, BackendUnsupported, PrepareRequest, Runner, register_backend
-from harness.onnx_export import export_onnx
+from harness.onnx_export import OnnxExportError, export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class OnnxRuntimeBackend(Backend):
     devices = ("cpu", "cuda")
     precisions = ("fp32", "fp16", "int8")
     summary = "ONNX Runtime on the exported graph (int8: static QDQ on cpu; fp16 on cuda)"
+    consumes_onnx = True
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         reason = super().unsupported_reason(device, precision)
@@ -65,7 +66,7 @@ class OnnxRuntimeBackend(Backend):
 
         workdir = Path(request.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
-        export = _export_once(request, workdir)
+        export = _shared_export(request) or _export_once(request, workdir)
         info: dict[str, Any] = {
             "onnx_size_mb": export["size_mb"],
             "max_abs_diff": export["max_abs_diff"],
@@ -143,6 +144,18 @@ class CudaOrtRunner(CpuOrtRunner):
 
     def to_numpy(self, out: Any) -> np.ndarray:
         return np.asarray(out.copy_outputs_to_cpu()[0], dtype=np.float32)
+
+
+def _shared_export(request: PrepareRequest) -> dict[str, Any] | None:
+    """The evaluation's shared export when the parent made one (the INT8/fp16 graphs derive from it)."""
+    export = request.onnx_export
+    if not export:
+        return None
+    if not Path(str(export.get("path", ""))).is_file():
+        if request.model is None:
+            raise OnnxExportError("the shared ONNX export is missing and this process loaded no model")
+        return None  # export again below, from the model this child loaded
+    return export
 
 
 def _export_once(request: PrepareRequest, workdir: Path) -> dict[str, Any]:
