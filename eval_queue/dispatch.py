@@ -216,15 +216,18 @@ class Dispatcher:
     def run_pass(self) -> PassReport:
         report = PassReport()
         entries = [self._adopt(e) for e in list_entries(self.stores.queue)]
+        now = utc_now()
         for e in entries:
-            if e.status == REJECTED:
-                for j in e.jobs:
-                    if j.status == JOB_RUNNING:
-                        self._cancel(e, j, report)
-            elif e.status in (APPROVED, RUNNING):
-                for j in e.jobs:
-                    if j.status == JOB_RUNNING:
-                        self._poll(e, j, report)
+            for j in e.jobs:
+                if j.status != JOB_RUNNING:
+                    continue
+                retry_at = parse_iso(j.retry_at)
+                if retry_at is not None and retry_at > now:  # backing off after a Hub error
+                    report.waiting[f"{e.id}/{j.flavor}"] = j.waiting
+                elif e.status == REJECTED:
+                    self._cancel(e, j, report)
+                elif e.status in (APPROVED, RUNNING):
+                    self._poll(e, j, report)
         self._start_queued(report)
         return report
 

@@ -389,3 +389,19 @@ def test_cli_job_flags_go_together_and_list_shows_jobs(board, hub_server, tmp_pa
     )
     listed = run_queue_cli("list", env=env)
     assert listed.returncode == 0 and "jobs: cpu-basic QUEUED, t4-small QUEUED" in listed.stdout
+
+
+def test_cancel_retries_after_a_hub_error(board, hub_server):  # noqa: F811
+    hub_server.jobs.never_start(1)
+    e = approved_entry(board)
+    d = dispatcher(board)
+    d.run_pass()
+    cancel(board.queue, e.id, by="maint", reason="stop")
+    hub_server.fail_next_requests(1, 429, "POST", "/cancel")
+    d.run_pass()
+    [job] = get_entry(board.queue, e.id).jobs
+    assert job.status == JOB_RUNNING and "429" in job.waiting  # not forgotten: still to cancel
+    d.run_pass()
+    [job] = get_entry(board.queue, e.id).jobs
+    assert job.status == JOB_CANCELED and job.error.kind == "rejected"
+    assert [j.stage for j in hub_server.jobs.jobs.values()] == ["CANCELED"]
