@@ -136,3 +136,29 @@ def test_entry_with_jobs_shows_them_as_progress():
     e = {"id": "a", "model": "m", "status": "RUNNING",
          "jobs": [_job(), _job(flavor="t4-small", status="QUEUED")]}  # fmt: skip
     assert queue_frame([e])["Progress / last event"][0] == "cpu-basic: RUNNING · t4-small: QUEUED"
+
+
+def test_queue_tab_jobs_table_escapes_text_and_links_only_hub_pages(tmp_path):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from eval_queue.entries import create_entry
+    from eval_queue.entry import APPROVED
+    from eval_queue.flavors import Flavor
+    from tests._queue_helpers import make_stores
+    from ui.queue_tab import queue_and_jobs
+
+    stores = make_stores(tmp_path)
+    flavors = (Flavor("cpu-basic", "CPU", None, 0.01), Flavor("t4-small", "T4", "T4", 0.4))
+    e = make_entry("<img src=x>", "timm", None, {}, "alice", utc_now(), APPROVED, "t", flavors=flavors)
+    jobs = (
+        replace(
+            e.jobs[0], status="RUNNING", job_url="https://huggingface.co/jobs/org/abc", stage="*RUNNING*"
+        ),
+        replace(e.jobs[1], job_url="javascript:alert(1)"),
+    )
+    create_entry(stores.queue, replace(e, jobs=jobs))
+    frame, table = queue_and_jobs(SimpleNamespace(stores=stores))
+    assert len(frame) == 1 and len(table) == 2
+    assert table.Logs.tolist() == ["[logs](https://huggingface.co/jobs/org/abc)", ""]
+    assert all("<img" not in m for m in table.Model) and "\\*RUNNING\\*" in table["Stage / waiting"][0]
