@@ -181,12 +181,13 @@ def test_submit_approve_and_see_the_measured_row(server, page):
     page.locator("#rev-token input").fill("not-the-token")
     page.click("#rev-load")
     page.wait_for_selector("#rev-who:has-text('Maintainers only')")
-    page.click("#rev-approve")
-    page.wait_for_selector("#rev-out:has-text('Refused')")  # checked on the server for every action
+    assert page.locator("#rev-approve").is_disabled() and page.locator("#rev-reject").is_disabled()
+    # (the server still checks every action: tests/test_app_review.py)
 
     page.locator("#rev-token input").fill(ADMIN_TOKEN)
     page.click("#rev-load")
     page.wait_for_selector("#rev-who:has-text('Signed in as maintainer')")
+    page.wait_for_selector("#rev-entry:has-text('batch')")  # the submission's settings are shown
     page.click("#rev-approve")
     page.wait_for_selector("#rev-out:has-text('APPROVED')")
     shot(page, "review")
