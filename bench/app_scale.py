@@ -3,8 +3,10 @@
 Times (1) the server side, with the leaderboard package alone: loading the consolidated table into the
 leaderboard frames, the first render (page + chart), filter changes, and hostile searches (catastrophic
 regexes, over-long text) that must be refused or answered in bounded time; (2) through the running app:
-an HTTP round-trip of a filter change via the Gradio API, and the first paint in headless Chromium when
-``/usr/bin/chromium`` exists.
+the read API (/query) through gradio_client and, in headless Chromium when ``/usr/bin/chromium`` exists,
+first paint, filter change (Pareto only), sort (Descending), page change (Next/Previous) and a debounced
+search, each repeated (medians and maxima), next to the floor: a minimal Gradio Blocks app with one
+Dataframe holding the same first page, whose first paint and page re-send every figure is a ratio to.
 
     .venv/bin/python bench/app_scale.py [--records 10000] [--no-http]
 
@@ -223,7 +225,55 @@ def free_port() -> int:
 
 
 def through_app(data_dir: Path, n: int) -> dict[str, float]:
+    """The real app in a subprocess: /query round trips through gradio_client, then the browser figures
+    (when /usr/bin/chromium exists) next to the floor: a bare Gradio app showing the same first page."""
     port = free_port()
+    proc = _serve([sys.executable, str(ROOT / "app.py")], data_dir, port)
+    out: dict[str, float] = {}
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        t0 = time.perf_counter()
+        _wait_http(url, 300)
+        out["server_start_s"] = time.perf_counter() - t0
+        from gradio_client import Client
+
+        client = Client(url, verbose=False)
+        client.predict(q="resnet", api_name="/query")  # warm
+        times = []
+        for q in ("resnet", "vit", "model-1", "efficientnet", ""):
+            t0 = time.perf_counter()
+            client.predict(q=q, page_size=50, api_name="/query")
+            times.append(time.perf_counter() - t0)
+        out["api_query_s_median"] = median(times)
+        out["api_query_s_max"] = max(times)
+        if Path(CHROMIUM).exists():
+            out.update(_board_in_browser(url, n))
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    if Path(CHROMIUM).exists():
+        out.update(_floor(data_dir))
+    return out
+
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPEAT = 5
+
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def _serve(cmd: list[str], data_dir: Path, port: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "LEADERBOARD_DATA_DIR": str(data_dir),
@@ -233,57 +283,7 @@ def through_app(data_dir: Path, n: int) -> dict[str, float]:
         "LEADERBOARD_SEED": "0",
         "GRADIO_ANALYTICS_ENABLED": "False",
     }
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    out: dict[str, float] = {}
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        t0 = time.perf_counter()
-        _wait_http(url, 120)
-        out["server_start_s"] = time.perf_counter() - t0
-        from gradio_client import Client
-
-        client = Client(url, verbose=False)
-        args = [
-            "resnet",
-            False,
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-            None,
-            None,
-            None,
-            None,
-            "rank",
-            False,
-            False,
-            ["top1", "latency_p50_ms"],
-            1,
-        ]
-        client.predict(*args, api_name="/filter")  # warm
-        times = []
-        for q in ("resnet", "vit", "model-1", "efficientnet", ""):
-            args[0] = q
-            t0 = time.perf_counter()
-            client.predict(*args, api_name="/filter")
-            times.append(time.perf_counter() - t0)
-        out["http_filter_s_max"] = max(times)
-        out["http_filter_s_mean"] = sum(times) / len(times)
-        if Path("/usr/bin/chromium").exists():
-            expected = 2 * sum(ARCHS[i % len(ARCHS)].startswith("resnet") for i in range(n))
-            out.update(_first_paint(url, expected))
-    finally:
-        proc.terminate()
-        proc.wait(20)
-    return out
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait_http(url: str, timeout: float) -> None:
@@ -299,59 +299,190 @@ def _wait_http(url: str, timeout: float) -> None:
     raise RuntimeError(f"app did not start at {url}")
 
 
-_WATCH_JS = """() => {
-  window.__start = null; window.__done = null; window.__want = null;
-  const box = document.querySelector('#lb-search textarea, #lb-search input');
-  box.addEventListener('keydown', (e) => { if (e.key === 'Enter') window.__start = performance.now(); }, true);
-  const status = document.querySelector('#lb-status');
-  new MutationObserver(() => {
-    if (window.__want && window.__done === null && status.innerText.includes(window.__want))
-      window.__done = performance.now();
-  }).observe(status, {subtree: true, childList: true, characterData: true});
-}"""
+def _timed_until(page, action, condition: str, arg=None) -> float:
+    """Seconds from ``action()`` until the JS ``condition`` holds (checked every animation frame)."""
+    t0 = time.perf_counter()
+    action()
+    page.wait_for_function(condition, arg=arg, polling="raf", timeout=120_000)
+    return time.perf_counter() - t0
 
 
-def _first_paint(url: str, expected_rows: int) -> dict[str, float]:
+_STATUS_HAS = "(t) => (document.querySelector('#lb-status')?.innerText || '').includes(t)"
+
+
+def _board_in_browser(url: str, n: int) -> dict[str, float]:
+    """First paint (navigation to the first rows drawn), filter change (Pareto only, on and off), sort
+    (Descending), page change (Next/Previous) and a search (typed, debounced), REPEAT times each."""
     from playwright.sync_api import sync_playwright
 
+    res: dict[str, list[float]] = {k: [] for k in ("first_paint", "filter", "sort", "page", "search")}
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        res = {}
-        for label, q in (("first_paint_s", ""), ("first_paint_filtered_url_s", "?q=vit&sort=latency_p50_ms")):
-            t0 = time.perf_counter()
-            page.goto(url + q)
-            page.wait_for_selector("#lb-table [role=gridcell]", timeout=60_000)  # rows are drawn
-            page.wait_for_selector("#lb-status:has-text('Showing')", timeout=60_000)
-            res[label] = time.perf_counter() - t0
-            page.wait_for_selector("#lb-plot .js-plotly-plot .scatterlayer .point", timeout=60_000)
-            res[label.replace("first_paint", "chart_drawn")] = time.perf_counter() - t0
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(url)  # warm the server's and the browser's caches once
+        page.wait_for_selector("#lb-table [role=gridcell]", timeout=120_000)
+        for _ in range(REPEAT):
+            res["first_paint"].append(
+                _timed_until(
+                    page,
+                    lambda: page.goto(url, wait_until="commit"),
+                    "() => document.querySelectorAll('#lb-table [role=gridcell]').length > 0 &&"
+                    " (document.querySelector('#lb-status')?.innerText || '').includes('Showing')",
+                )
+            )
+        page.wait_for_timeout(1500)  # the chart follows the first paint
+        total = f"of {2 * n} rows"
+        pareto = page.locator("#lb-pareto input")
+        for i in range(REPEAT * 2):
+            want = "Pareto only" if i % 2 == 0 else total
+            cond = (
+                "() => (document.querySelector('#lb-status')?.innerText || '').includes('Pareto only')"
+                if i % 2 == 0
+                else "(t) => { const s = document.querySelector('#lb-status')?.innerText || '';"
+                " return s.includes(t) && !s.includes('Pareto only') }"
+            )
+            res["filter"].append(_timed_until(page, pareto.click, cond, None if i % 2 == 0 else want))
+            page.wait_for_timeout(300)
+        page.click("#lb-more")  # the accordion with sort and columns
+        desc = page.locator("#lb-desc input")
+        for i in range(REPEAT * 2):
+            res["sort"].append(
+                _timed_until(
+                    page,
+                    desc.click,
+                    "(want) => (location.search.includes('desc=1')) === want",
+                    i % 2 == 0,
+                )
+            )
+            page.wait_for_timeout(300)
+        for i in range(REPEAT * 2):
+            button, want = (
+                ("#lb-pager button:has-text('Next')", "51–100")
+                if i % 2 == 0
+                else (
+                    "#lb-pager button:has-text('Previous')",
+                    "1–50",
+                )
+            )
+            res["page"].append(_timed_until(page, lambda b=button: page.click(b), _STATUS_HAS, want))
+            page.wait_for_timeout(300)
         box = page.locator("#lb-search textarea, #lb-search input").first
-        # measured inside the page: from the Enter keydown to the status line showing the new row count
-        page.evaluate(_WATCH_JS)
-        times = []
-        for i in range(6):  # alternate two searches with different row counts (the view before: vit)
-            query, rows = ("resnet", expected_rows) if i % 2 == 0 else ("efficientnet", expected_rows // 2)
-            box.fill(query)
-            page.evaluate("(text) => { window.__want = text; window.__done = null; }", f"of {rows} rows")
-            box.press("Enter")
-            page.wait_for_function("() => window.__done !== null", timeout=30_000)
-            times.append(page.evaluate("() => (window.__done - window.__start) / 1000"))
-            page.wait_for_timeout(1500)  # let the chart that follows the table finish drawing
-        res["browser_filter_s_median"] = sorted(times)[len(times) // 2]
-        res["browser_filter_s_max"] = max(times)
+        for i in range(REPEAT):
+            query = ("resnet", "efficientnet")[i % 2]
+            res["search"].append(
+                _timed_until(
+                    page,
+                    lambda q=query: box.fill(q),
+                    "(q) => location.search.includes('q=' + q) &&"
+                    " (document.querySelector('#lb-status')?.innerText || '').includes('Showing')",
+                    query,
+                )
+            )
+            page.wait_for_timeout(300)
         browser.close()
-    return res
+    out = {}
+    for k, v in res.items():
+        out[f"browser_{k}_s_median"] = median(v)
+        out[f"browser_{k}_s_max"] = max(v)
+    return out
+
+
+_FLOOR_APP = """
+import sys, pandas as pd, gradio as gr
+frame = pd.read_pickle(sys.argv[1])
+with gr.Blocks() as demo:
+    table = gr.Dataframe(value=frame, interactive=False, elem_id="floor-table")
+    again = gr.Button("again", elem_id="floor-again")
+    n = gr.State(0)
+    def redraw(i):
+        i = i + 1
+        return frame.assign(**{frame.columns[0]: [f"{i}:{v}" for v in frame[frame.columns[0]]]}), i
+    again.click(redraw, inputs=n, outputs=[table, n])
+demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[2]), ssr_mode=False)
+"""
+
+
+def _floor(data_dir: Path) -> dict[str, float]:
+    """A minimal Gradio Blocks app with one Dataframe holding the board's first page (same rows, same
+    columns, as display strings): its first paint and a button that re-sends the page."""
+    from harness.record import check_record_dict
+    from leaderboard import present
+    from leaderboard.filters import apply_filters
+    from leaderboard.load import frames_from_table
+    from store import LocalDatasetStore
+    from store.table import read_results_table
+
+    wide, _ = frames_from_table(
+        read_results_table(LocalDatasetStore(data_dir / "results", "results"), validate=check_record_dict)
+    )
+    frame = present.display_page(apply_filters(wide, DEFAULT_STATE).frame, DEFAULT_STATE.columns, 1)[0]
+    tmp = Path(tempfile.mkdtemp(prefix="floor-"))
+    frame.to_pickle(tmp / "page.pkl")
+    (tmp / "floor.py").write_text(_FLOOR_APP)
+    port = free_port()
+    proc = _serve([sys.executable, str(tmp / "floor.py"), str(tmp / "page.pkl"), str(port)], data_dir, port)
+    res: dict[str, list[float]] = {"first_paint": [], "update": []}
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, 120)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(url)
+            page.wait_for_selector("#floor-table [role=gridcell]", timeout=120_000)
+            for _ in range(REPEAT):
+                res["first_paint"].append(
+                    _timed_until(
+                        page,
+                        lambda: page.goto(url, wait_until="commit"),
+                        "() => document.querySelectorAll('#floor-table [role=gridcell]').length > 0",
+                    )
+                )
+            for i in range(1, 2 * REPEAT + 1):
+                res["update"].append(
+                    _timed_until(
+                        page,
+                        lambda: page.click("#floor-again"),
+                        "(i) => (document.querySelector('#floor-table [role=gridcell]')?.innerText || '')"
+                        ".startsWith(i + ':')",
+                        i,
+                    )
+                )
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "floor_first_paint_s_median": median(res["first_paint"]),
+        "floor_first_paint_s_max": max(res["first_paint"]),
+        "floor_update_s_median": median(res["update"]),
+        "floor_update_s_max": max(res["update"]),
+    }
+
+
+def report(web: dict[str, float]) -> list[str]:
+    """Lines of the browser figures, each with its ratio to the floor (first paint to the floor's first
+    paint, every change to the floor's round trip that re-sends one page)."""
+    lines = []
+    for what in ("first_paint", "filter", "sort", "page", "search"):
+        key = f"browser_{what}_s_median"
+        if key not in web:
+            continue
+        floor = web.get("floor_first_paint_s_median" if what == "first_paint" else "floor_update_s_median")
+        ratio = f" ({web[key] / floor:.2f}x the floor)" if floor else ""
+        lines.append(
+            f"  {what:<12} median {web[key] * 1000:6.0f} ms, max {web[f'browser_{what}_s_max'] * 1000:6.0f} ms"
+            + ratio
+        )
+    if "floor_first_paint_s_median" in web:
+        lines.append(
+            f"  floor        first paint median {web['floor_first_paint_s_median'] * 1000:.0f} ms, page re-sent"
+            f" median {web['floor_update_s_median'] * 1000:.0f} ms"
+        )
+    return lines
 
 
 def main() -> None:
@@ -376,7 +507,12 @@ def main() -> None:
         )
         if not args.no_http:
             web = through_app(tmp, args.records)
-            print("through the app: " + " | ".join(f"{k} {v * 1000:.0f} ms" for k, v in web.items()))
+            print(
+                f"through the app: server start {web['server_start_s']:.1f} s | /query median "
+                f"{web['api_query_s_median'] * 1000:.0f} ms, max {web['api_query_s_max'] * 1000:.0f} ms"
+            )
+            print("in Chromium (1440x900):")
+            print("\n".join(report(web)) or "  (no /usr/bin/chromium)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
