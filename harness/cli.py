@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=_positive_int, metavar="N", help="intra-op threads (default: physical cores)"
     )
     p.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per isolated measurement")
+    p.add_argument(
+        "--timing",
+        choices=("adaptive", "fixed"),
+        default="adaptive",
+        help="adaptive: stop each shape once the p50's 95%% interval is within ±1%% (the default); "
+        "fixed: the earlier policy, at least 100 iterations and the min duration (for comparisons)",
+    )
     p.add_argument("--output", metavar="FILE", help="write the record here (atomically) instead of stdout")
     p.add_argument(
         "--error-file", metavar="FILE", help='on failure write {"kind","message","traceback"} JSON here'
@@ -78,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines (the default)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _timing_overrides(policy: str, min_duration_s: float) -> dict[str, object] | None:
+    """TimingPolicy overrides for ``--timing`` (None: the adaptive default)."""
+    if policy != "fixed":
+        return None
+    from dataclasses import asdict
+
+    from harness.timing import TimingPolicy
+
+    fixed = asdict(TimingPolicy.fixed(min_duration_s))
+    return {k: fixed[k] for k in ("min_iterations", "max_duration_s", "adaptive")}
 
 
 def _silent(_message: str) -> None:
@@ -133,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             threads=args.threads,
             timeout_s=args.timeout,
             log=None if args.verbose and not args.quiet else _silent,
+            timing=_timing_overrides(args.timing, args.min_duration),
         )
         record = evaluate_model(args.model, config, opts)
         text = record.to_json()

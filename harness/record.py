@@ -39,7 +39,8 @@ from store.schema import (
 SCHEMA_VERSION = 1
 SCHEMA_VERSIONS = (1,)  # versions this code can read
 RUN_STATUSES = ("ok", "failed", "unsupported", "timeout")
-STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")  # harness.timing.STOP_REASONS (checked by a test)
+# harness.timing.STOP_REASONS (a test checks they agree)
+STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")
 MAX_RUNS = 1_000
 MAX_ID = 300  # model ids, providers, names
 MAX_COLUMNS = 500  # object leaves outside lists: each becomes a column of the results table
