@@ -121,3 +121,45 @@ def test_assemble_gives_a_valid_record_keyed_by_model_config_and_hardware(loaded
     assert record.key == result_key("test_resnet", None, plan.config, hardware_profile("cpu"))
     d = json.loads(record.to_json())
     assert check_record_dict(d) is d and d["config"] == plan.config.to_dict() and d["onnx"] is None
+
+
+def test_one_shared_onnx_export_for_every_onnx_job(loaded, tmp_path, monkeypatch):
+    import harness.onnx_export
+
+    calls = []
+
+    def fake_export(model, size, path, *, threads=1, **kw):
+        calls.append((model, tuple(size), Path(path), threads))
+        return {"path": str(path), "size_mb": 1.0, "max_abs_diff": 0.0, "opset": 20, "exporter": "dynamo"}
+
+    monkeypatch.setattr(harness.onnx_export, "export_onnx", fake_export)
+    plan = _plan(loaded, tmp_path, backends=("pytorch", "onnxruntime"), precisions=("fp32", "int8"))
+    assert (
+        len(calls) == 1
+        and calls[0][0] is loaded.model
+        and calls[0][2] == tmp_path / "onnx" / "model_fp32.onnx"
+    )
+    jobs = {(j.backend, j.precision): j for j in plan.jobs}
+    for precision in ("fp32", "int8"):  # int8 quantizes from the same file
+        job = jobs[("onnxruntime", precision)]
+        assert job.onnx_export["path"] == calls[0][2].as_posix() and job.input_size == list(loaded.input_size)
+        assert job.load_ms == loaded.load_ms and job.architecture == loaded.architecture
+    assert jobs[("pytorch", "fp32")].onnx_export is None and jobs[("pytorch", "int8")].onnx_export is None
+
+    calls.clear()  # no job consumes ONNX: no export at all
+    _plan(loaded, tmp_path / "b", backends=("pytorch",))
+    assert calls == []
+
+
+def test_a_failed_shared_export_leaves_each_job_to_export_and_report(loaded, tmp_path, monkeypatch):
+    import harness.onnx_export
+
+    def broken(*a, **k):
+        raise harness.onnx_export.OnnxExportError("dynamo and torchscript both failed\nsecond line")
+
+    monkeypatch.setattr(harness.onnx_export, "export_onnx", broken)
+    lines = []
+    opts = Options(threads=1, log=lines.append)
+    plan = plan_evaluation("test_resnet", loaded, BenchmarkConfig(backends=("onnxruntime",)), tmp_path, opts)
+    assert all(j.onnx_export is None for j in plan.jobs)  # the children export (and fail) themselves
+    assert any("shared ONNX export failed" in m and "\n" not in m for m in lines)
