@@ -65,7 +65,7 @@ def interleaved_ab(job: dict) -> dict:
                 model(x)
             elapsed = time.perf_counter() - t0
         ratios.append(m.throughput_ips / (job["batch_size"] * m.iterations / elapsed))
-        p50_ratios.append(1000 * elapsed / m.iterations / m.latency_ms["p50"])
+        p50_ratios.append(1000 * elapsed / m.iterations / float(m.latency_ms["p50"] or "nan"))
     return {"ratios": ratios, "p50_ratios": p50_ratios}
 
 
@@ -153,11 +153,11 @@ def main() -> int:
                 for mode, tree in modes:
                     r = evaluate_wall(arch, mode, tree, threads, Path(tmp) / "record.json")
                     results.setdefault((arch, mode), []).append(r)
-                    widths = ", ".join(f"±{w:.1%}" for w in r["widths"]) or "-"
+                    shown = ", ".join(f"±{w:.1%}" for w in r["widths"]) or "-"
                     print(
                         f"  {arch} {mode:<16} rep={rep}: wall {r['wall']:.1f} s, timed {r['timed']:.1f} s "
                         f"({r['timed'] / r['wall']:.0%}), iterations {r['iterations']}, stops {r['stops']}, "
-                        f"p50 intervals {widths}, load {r['load'][0]:.2f}->{r['load'][1]:.2f}",
+                        f"p50 intervals {shown}, load {r['load'][0]:.2f}->{r['load'][1]:.2f}",
                         flush=True,
                     )
     print("\narch       mode              wall s (median)  timed share  max p50 ±  all ±1%")
