@@ -379,14 +379,16 @@ def _active_filters(state: FilterState) -> list[tuple[str, str, FilterState]]:
         picked = getattr(state, name)
         if picked:
             label = next((c.label for c in COLUMNS if c.name == name), name)
-            out.append((name, f"{label} = {', '.join(picked)}", replace(state, **{name: ()})))
+            cleared: dict[str, Any] = {name: ()}
+            out.append((name, f"{label} = {', '.join(picked)}", replace(state, **cleared)))
     for name, rf in RANGE_FILTERS.items():
         lo, hi = getattr(state, rf.min_attr), getattr(state, rf.max_attr)
         if lo is None and hi is None:
             continue
         bounds = [f"≥ {lo:g}" if lo is not None else "", f"≤ {hi:g}" if hi is not None else ""]
         label = f"{rf.label} {' and '.join(b for b in bounds if b)}"
-        out.append((name, label, replace(state, **{rf.min_attr: None, rf.max_attr: None})))
+        unbounded: dict[str, Any] = {rf.min_attr: None, rf.max_attr: None}
+        out.append((name, label, replace(state, **unbounded)))
     return out
 
 

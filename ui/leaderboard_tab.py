@@ -300,7 +300,10 @@ class LeaderboardTab:
     def view_updates(self, vp: ViewPage) -> dict:
         return {
             self.table: gr.Dataframe(
-                value=vp.frame, datatype=vp.datatypes, pinned_columns=vp.pinned, column_widths=vp.widths
+                value=vp.frame,
+                datatype=vp.datatypes,
+                pinned_columns=vp.pinned,
+                column_widths=list(vp.widths),
             ),
             self.status: vp.status,
             self.page: vp.page,
@@ -432,7 +435,12 @@ class LeaderboardTab:
             api_visibility="private",
         )
         self.style.change(None, inputs=self.style, js=resources.text("set_style.js"))
-        pager = {"inputs": [self.page], "inputs_kwargs": fields, "outputs": view, "api_visibility": "private"}
+        pager: dict[str, Any] = {
+            "inputs": [self.page],
+            "inputs_kwargs": fields,
+            "outputs": view,
+            "api_visibility": "private",
+        }
         self.prev_btn.click(self.on_prev, **pager)
         self.next_btn.click(self.on_next, **pager)
         self.table.select(
@@ -442,7 +450,7 @@ class LeaderboardTab:
             outputs=[self.details, self.style],
             api_visibility="private",
         ).then(None, js=resources.text("show_details.js"))
-        private = {"api_visibility": "private"}
+        private: dict[str, Any] = {"api_visibility": "private"}
         self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file], **private)
         self.parquet_btn.click(self.on_parquet, inputs_kwargs=fields, outputs=[self.export_file], **private)
         demo.load(
