@@ -1,7 +1,8 @@
 """Reports and the regression gate on records produced by the real harness on tiny models.
 
-One trained digits model measured on PyTorch and ONNX Runtime (fp32 + int8) and one random-weight timm
-architecture; the records land in a local results store the way the worker writes them.
+One trained digits model measured on PyTorch and ONNX Runtime (fp32 + int8; the session's shared record,
+tests/conftest.py) and one random-weight timm architecture; the records land in a local results store the
+way the worker writes them.
 """
 
 from __future__ import annotations
@@ -20,44 +21,23 @@ from leaderboard.cli import ReportError, parse_filters
 from leaderboard.load import build_frames
 from leaderboard.markup import escape_markdown
 from store.local import LocalDatasetStore
-from tests._harness_helpers import run_cli, run_module, train_digits_model
+from tests._harness_helpers import run_cli, run_module
 from tests.hub_server import hub_server  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory) -> dict[str, dict]:
-    import torch
-
-    torch.set_num_threads(1)
-    model_dir = train_digits_model(tmp_path_factory.mktemp("model") / "digits-resnet", seconds=2.0)
-    out = tmp_path_factory.mktemp("records")
-    runs = {
-        "trained": [f"local-dir:{model_dir}", "--dataset", "digits", "--max-samples", "60"],
-        "random": ["test_vit", "--no-dataset"],
-    }
-    got = {}
-    for name, args in runs.items():
-        path = out / f"{name}.json"
-        proc = run_cli(
-            *args,
-            "--backends",
-            "pytorch,onnxruntime",
-            "--batch-sizes",
-            "1,2",
-            "--precisions",
-            *(["fp32,int8"] if name == "trained" else ["fp32"]),
-            "--min-duration",
-            "0.1",
-            "--threads",
-            "1",
-            "--output",
-            str(path),
-        )
-        assert proc.returncode == 0, proc.stderr
-        got[name] = json.loads(path.read_text())
-    return got
+def records(digits_record, tmp_path_factory) -> dict[str, dict]:
+    """The session's real record of the trained digits model (both backends, fp32 + int8, accuracy) and one
+    run here of a random-weight timm architecture (efficiency only)."""
+    path = tmp_path_factory.mktemp("records") / "random.json"
+    proc = run_cli(
+        "test_vit", "--no-dataset", "--backends", "pytorch,onnxruntime", "--batch-sizes", "1,2",
+        "--precisions", "fp32", "--min-duration", "0.1", "--threads", "1", "--output", str(path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {"trained": digits_record.record, "random": json.loads(path.read_text())}
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +223,12 @@ def _quiet(rec: dict) -> dict:
 
 def test_compare_fails_a_slower_record(records, tmp_path):
     base = _quiet(records["trained"])
-    cur = _slower(base, lambda r: r["backend"] == "onnxruntime" and r["batch_size"] == 2)
+    big = max(r["batch_size"] for r in base["runs"])  # the larger of its two batch sizes
+    cur = _slower(base, lambda r: r["backend"] == "onnxruntime" and r["batch_size"] == big)
     proc = _compare(tmp_path, base, cur, "--max-latency-regression", "10%")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [line for line in proc.stdout.splitlines() if "REGRESSION" in line]
-    assert len(lines) == 2 and all("/bs=2 |" in line and "onnxruntime" in line for line in lines)
+    assert len(lines) == 2 and all(f"/bs={big} |" in line and "onnxruntime" in line for line in lines)
 
 
 def test_compare_is_noise_aware():
