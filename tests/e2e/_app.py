@@ -98,4 +98,4 @@ def rows_shown(page) -> int:
 
 def open_board(page, url: str) -> None:
     page.goto(url)
-    page.wait_for_selector("#lb-status:has-text('Showing')")
+    page.wait_for_selector("#lb-status:has-text('Showing'), #lb-status:has-text('No rows match')")
