@@ -191,7 +191,7 @@ def test_compare_warns_about_hardware_and_threads_and_marks_the_best(server, des
     note = desk.inner_text("#cmp-note")
     assert "hardware profiles" in note and "thread counts" in note
     assert desk.locator("#cmp-table strong").count() >= 3  # best latency, throughput, accuracy...
-    shot(desk, "view-compare-desktop")
+    shot(desk, "view-compare-picked")
 
 
 @pytest.mark.parametrize("tab", ["Leaderboard", "Compare", "Submit", "Queue", "Review", "About"])
