@@ -62,9 +62,11 @@ def empty_message(st: AppState) -> str:
         "Nothing has been measured on this leaderboard so far. To add the first model:",
         "1. open the **Submit** tab and submit a timm architecture (e.g. `resnet18`) or a Hub model "
         "(`hf-hub:org/name`);",
-        "2. a maintainer approves it in **Review**; the worker measures it and the row appears here;",
-        "3. or from a shell: `.venv/bin/python -m eval_queue submit resnet18`, "
-        "`.venv/bin/python -m eval_queue approve ID`, `.venv/bin/python -m eval_queue work --once`.",
+        "2. a maintainer approves it in **Review** with the admin token (a local board prints it at its "
+        "first start and keeps it in `data/admin-token`); the worker measures it and the row appears here;",
+        "3. or from a shell: `.venv/bin/python -m submissions resnet18 --by you`, "
+        "`LEADERBOARD_TOKEN=$(cat data/admin-token) .venv/bin/python -m eval_queue approve ID`, "
+        "`.venv/bin/python -m eval_queue work --once`.",
     ]
     if seeding_wanted(st.stores):
         lines.append(
