@@ -71,4 +71,5 @@ class QueueTab:
             self.on_refresh,
             outputs=[self.table, self.jobs, self.summary],
             show_progress="hidden",
+            api_visibility="private",
         )
