@@ -3,7 +3,7 @@
 Runs before any test module imports huggingface_hub or the project, so the values below are what every
 test, and every subprocess a test starts, sees unless the test sets its own (with ``monkeypatch``).
 
-Speed (issue 15): pyproject's addopts run the suite in two pytest-xdist processes (``--dist loadscope``).
+Speed (issue 15): with ``-n 2 --dist loadscope --no-loadscope-reorder`` (pytest-xdist; see pyproject),
 ``pytest_xdist_make_scheduler`` below keeps each module on one process (its module-scoped fixtures are
 built once) and puts modules that assert wall-clock bounds in one group (never two at the same time);
 ``pytest_collection_modifyitems`` hands out the expensive modules first. The session fixtures ``digits_model`` and
@@ -89,6 +89,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Stable: collection order within each half. With --no-loadscope-reorder xdist hands groups out in
     # this order, so a long group does not start last and leave the other process idle.
     items.sort(key=lambda item: group_of(item.nodeid) not in heavy)
+
+
+# Tests that must have the machine to themselves: with two processes, the other one finishes its current
+# test and waits while such a test runs. (The browser test whose page loads while the app's worker runs the
+# real harness timed out at 30 s when a harness run of the other process shared the 2 CPUs.) A test can
+# also say so itself with ``@pytest.mark.alone``.
+ALONE_TESTS = frozenset({"tests/e2e/test_app_e2e.py::test_submit_approve_and_see_the_measured_row"})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    """Under xdist, every test holds a shared lock for its set-up, call and tear-down; an ``alone`` test
+    holds it exclusively (and announces itself first, so the other process does not start a new test)."""
+    workerinput = getattr(item.config, "workerinput", None)
+    if workerinput is None:  # one process: nothing runs beside the test anyway
+        yield
+        return
+    import fcntl
+    import tempfile
+    import time
+
+    base = Path(tempfile.gettempdir()) / f"pytest-alone-{workerinput['testrunuid']}"
+    alone = item.get_closest_marker("alone") is not None or item.nodeid in ALONE_TESTS
+    want = base.with_suffix(".want")
+    with open(base.with_suffix(".lock"), "a") as fh:
+        if alone:
+            want.touch()
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        else:
+            while want.exists():
+                time.sleep(0.2)
+            fcntl.flock(fh, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            if alone:
+                want.unlink(missing_ok=True)
 
 
 # ---- built once per test run, shared by every process -----------------------------------------------
