@@ -185,7 +185,7 @@ def digits_model(tmp_path_factory) -> Path:
         from tests._harness_helpers import train_digits_model
 
         torch.set_num_threads(1)
-        train_digits_model(folder / "digits-test-resnet", seconds=3.0)
+        train_digits_model(folder / "digits-test-resnet")
 
     return build_once(tmp_path_factory, "digits-model", build) / "digits-test-resnet"
 

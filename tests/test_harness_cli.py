@@ -24,7 +24,7 @@ def trained(tmp_path_factory) -> Path:
     import torch
 
     torch.set_num_threads(1)
-    return train_digits_model(tmp_path_factory.mktemp("model") / "digits-test-resnet", seconds=3.0)
+    return train_digits_model(tmp_path_factory.mktemp("model") / "digits-test-resnet")
 
 
 @pytest.fixture(scope="module")
