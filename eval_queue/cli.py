@@ -23,17 +23,21 @@ SUBMIT_MOVED = "submitting moved: use `python -m submissions MODEL [--by NAME] [
 
 
 class CliError(Exception):
-    pass
+    """A command-line mistake; ``main`` prints it as one line and exits with EXIT_ERROR."""
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that raises :class:`CliError` instead of printing usage (also used by ``submissions``)."""
+
     def error(self, message: str) -> NoReturn:
         raise CliError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m eval_queue", description="Evaluation queue of the vision model leaderboard.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(
+        prog="python -m eval_queue", description="Evaluation queue of the vision model leaderboard."
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     ls = sub.add_parser("list", help="list queue entries (and the files that were skipped, with why)")
     ls.add_argument("--status", help="only this status (PENDING_REVIEW, APPROVED, RUNNING, ...)")

@@ -10,24 +10,15 @@ import argparse
 import getpass
 import logging
 import sys
-from typing import NoReturn
 
 import settings
-
-EXIT_ERROR = 2
-
-
-class CliError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise CliError(message)
+from eval_queue.cli import EXIT_ERROR, OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m submissions", description="Submit a model to the vision model leaderboard.")
+    p = OneLineParser(
+        prog="python -m submissions", description="Submit a model to the vision model leaderboard."
+    )
     p.add_argument("model", help="timm arch, org/name, hf-hub:org/name[@rev] or local-dir:/abs/path")
     p.add_argument("--revision", help="branch, tag or commit sha (Hub models)")
     p.add_argument("--by", help="submitter name (default: $USER)")
