@@ -112,13 +112,13 @@ class DuplicateBackend(ValueError):
 # and torch only inside prepare()). Their order is the canonical order of backend lists.
 _BUILTIN_MODULES = ("harness.backends.pytorch_backend", "harness.backends.onnxruntime_backend")
 _REGISTRY: dict[str, type[Backend]] = {}
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}(?:-[a-z0-9_]+)*$")  # e.g. onnxruntime-trt, torch-compile
 
 
 def register_backend(cls: type[Backend]) -> type[Backend]:
     """Class decorator. Refuses a duplicate or malformed name and a class that declares nothing."""
     name = getattr(cls, "name", None)
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or len(name) > 32 or not _NAME_RE.match(name):
         raise ValueError(f"backend name must match {_NAME_RE.pattern}, got {name!r} ({cls.__qualname__})")
     declared = (cls.devices, cls.precisions)
     if not all(isinstance(d, tuple) and d and all(isinstance(v, str) for v in d) for d in declared):
