@@ -108,6 +108,8 @@ def quantize_int8(
     ``architecture`` is only echoed into the result (the choice does not depend on it).
     """
     import onnx
+
+    _without_torch_export_helper()
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.calibrate import CalibrationMethod
 
@@ -204,8 +206,28 @@ def _check_calibration(calibration: np.ndarray | None, input_name: str) -> np.nd
     return arr[:MAX_CALIBRATION_SAMPLES].astype(np.float32, copy=False)
 
 
+def _without_torch_export_helper() -> None:
+    """``onnxruntime.tools`` imports torch (seconds, hundreds of MB) whenever it is installed, only to offer a
+    PyTorch export helper that quantization never calls. In a child that never loaded torch, register an
+    empty stand-in for that helper module first, so the INT8 path starts as fast as the fp32 one."""
+    import sys
+    import types
+
+    name = "onnxruntime.tools.pytorch_export_helpers"
+    if "torch" in sys.modules or name in sys.modules:
+        return
+
+    def infer_input_info(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("the PyTorch export helper is not loaded in this process (see harness.quantize)")
+
+    stand_in = types.ModuleType(name)
+    stand_in.infer_input_info = infer_input_info  # type: ignore[attr-defined]
+    sys.modules[name] = stand_in
+
+
 def _preprocess(src: Path, dst: Path) -> str:
     """ORT's recommended pre-pass; symbolic shape inference can fail on exotic graphs, so degrade stepwise."""
+    _without_torch_export_helper()
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     for label, kwargs in (("full", {}), ("no-symbolic-shape", {"skip_symbolic_shape": True})):

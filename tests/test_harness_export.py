@@ -65,9 +65,9 @@ def test_onnx_children_measure_from_the_shared_export_without_torch(exported, pr
     before = export["path"], (root / "onnx" / "model_fp32.onnx").stat().st_mtime_ns
     got = _child(loaded, root, export, precision)
     assert got["timm"] is False
-    # nothing of PyTorch's start-up is paid for fp32; int8's pre-pass (ORT's symbolic shape inference)
-    # imports onnxruntime.tools, whose package init imports torch when it is installed
-    assert got["torch"] is (precision == "int8")
+    # nothing of PyTorch's start-up is paid, int8 included: onnxruntime.tools' package init would import
+    # torch for an export helper quantization never uses (harness.quantize registers a stand-in)
+    assert got["torch"] is False
     out = got["out"]
     assert out["load_ms"] == 12.5 and out["info"]["max_abs_diff"] == export["max_abs_diff"]
     workdir = root / f"onnxruntime-{precision}"
