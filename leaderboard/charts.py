@@ -10,15 +10,22 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from leaderboard.columns import BY_NAME, DEFAULT_TASK, metric_fields
 from leaderboard.filters import pareto_axes, pareto_front
 from leaderboard.markup import escape_plotly
 
 _LABELS = {
     "latency_p50_ms": "p50 latency at batch 1 (ms, lower is better)",
-    "top1": "measured top-1 (%)",
     "throughput_ips": "best throughput (images/s)",
+    **{m: f"measured {BY_NAME[m].label.removesuffix(' %')} (%)" for m in metric_fields()},
+    "top1": "measured top-1 (%)",
 }
-_SHORT = {"top1": "Top-1 accuracy", "throughput_ips": "Throughput", "latency_p50_ms": "p50 latency"}
+_SHORT = {
+    "throughput_ips": "Throughput",
+    "latency_p50_ms": "p50 latency",
+    **{m: BY_NAME[m].label.removesuffix(" %") for m in metric_fields()},
+    "top1": "Top-1 accuracy",
+}
 # what the points can be coloured by (a picker offers these); the front is always per hardware profile
 COLOR_BY = {
     "family": "Family",
@@ -79,9 +86,10 @@ def _hover(part: pd.DataFrame) -> pd.Series:
 
 
 def accuracy_latency_scatter(
-    df: pd.DataFrame, max_points: int = MAX_POINTS, color_by: str = "family"
+    df: pd.DataFrame, max_points: int = MAX_POINTS, color_by: str = "family", task: str = DEFAULT_TASK
 ) -> go.Figure:
-    """Accuracy (or throughput when no row has accuracy) vs p50 latency of the rows of a view.
+    """The task's primary metric (top-1, box mAP, mIoU, keypoint AP; throughput when no row has it) vs
+    p50 latency of the rows of a view.
 
     One colour per ``color_by`` value (:data:`COLOR_BY`), marker size = params, the model name on hover,
     log axes where values span decades, and the Pareto front of each hardware profile drawn as a line with
@@ -93,7 +101,7 @@ def accuracy_latency_scatter(
         color_by = "family"
     if df.empty:
         return empty_figure("No rows in this view.")
-    x, y = pareto_axes(df)
+    x, y = pareto_axes(df, task)
     pts = df[df[x].notna() & df[y].notna()]
     if pts.empty:
         return empty_figure("No row in this view has both a batch-1 latency and an accuracy or throughput.")
@@ -140,7 +148,7 @@ def accuracy_latency_scatter(
             )
         )
     title = f"{_SHORT[y]} vs p50 latency · colour: {COLOR_BY[color_by].lower()}"
-    if y != "top1":
+    if y == "throughput_ips":
         title += " (no accuracy measured in this view)"
     if len(pts) < n_all:
         title += f" — {len(pts):,} of {n_all:,} points (front + first rows of the view)"

@@ -2,8 +2,9 @@
 
 Reads the results store the app reads (``$LEADERBOARD_DATA_DIR`` or the Hub via ``RESULTS_REPO``), or
 result record files given with ``--records`` (e.g. the output of ``python -m harness`` in a CI job).
-``--filter`` takes the same keys as the app's shareable URL (``q=resnet``, ``backend=onnxruntime``,
-``hw=...``, ``lmax=50``, ``pareto=1``...), so a view shared from the browser can be published as is.
+``--filter`` takes the same keys as the app's shareable URL (``task=detection``, ``q=resnet``,
+``backend=onnxruntime``, ``hw=...``, ``lmax=50``, ``pareto=1``...), so a view shared from the browser can be
+published as is. Without ``task=`` the report has a section per task (each ranked by its own metric).
 
 Every record read (from the store or ``--records``) passes ``harness.record.check_record_dict``; a file
 that fails it, or is not a plain readable file (FIFO, symlink, too large, too deep), is skipped with one
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -25,11 +27,13 @@ import pandas as pd
 
 from harness.record import check_record_dict
 from leaderboard import present, report
+from leaderboard.columns import TASK_TITLES
 from leaderboard.filters import URL_KEYS, FilterError, FilterState, apply_filters, decode_state
 from leaderboard.load import build_frames, frames_from_table
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 _NUMERIC_KEYS = {URL_KEYS[n] for n in ("params_min", "params_max", "latency_min", "latency_max")}
+_SINGLE_KEYS = {"q", "re", "sort", "desc", "pareto", "task"}  # a repeat replaces, never widens
 
 
 class ReportError(Exception):
@@ -55,7 +59,9 @@ def parse_filters(items: list[str]) -> tuple[FilterState, str]:
                 float(value)
             except ValueError:
                 raise ReportError(f"--filter {key}={value!r}: expected a number") from None
-        if key in merged and key not in _NUMERIC_KEYS and key not in ("q", "re", "sort", "desc", "pareto"):
+        if key == "task" and value not in TASK_TITLES:
+            raise ReportError(f"--filter task={value!r}: unknown task; use one of {', '.join(TASK_TITLES)}")
+        if key in merged and key not in _NUMERIC_KEYS and key not in _SINGLE_KEYS:
             merged[key] = f"{merged[key]},{value}"  # backend=a --filter backend=b -> either
         else:
             merged[key] = value
@@ -124,6 +130,14 @@ def _from_store() -> tuple[pd.DataFrame, dict, str]:
     return wide, report.environments_from_table(flat), f"{stores.backend} results store {where}"
 
 
+def task_views(wide: pd.DataFrame, state: FilterState, all_tasks: bool) -> pd.DataFrame:
+    """The view of ``state``'s task, or (``all_tasks``) the same filters applied to every task in turn,
+    each ranked and Pareto-filtered by its own metric."""
+    if not all_tasks:
+        return apply_filters(wide, state).frame
+    return pd.concat([apply_filters(wide, replace(state, task=t)).frame for t in TASK_TITLES])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="filter like the app's URL: q=TEXT re=1 task= family= backend= device= precision= hw= "
+        help="filter like the app's URL: task=classification|detection|segmentation|pose (default: a section "
+        "per task) q=TEXT re=1 family= backend= device= precision= hw= "
         "pmin= pmax= (M params) lmin= lmax= (p50 ms) pareto=1 sort=COLUMN desc=1; repeatable",
     )
     rep.add_argument("--records", nargs="+", metavar="PATH", help="record files/folders instead of the store")
@@ -158,8 +173,9 @@ def report_main(args: argparse.Namespace) -> int:
         source = f"{len(records)} record file(s)"
     else:
         wide, envs, source = _from_store()
+    one_task = any(k == "task" for item in args.filter for k, _ in parse_qsl(item.lstrip("?")))
     try:
-        view = apply_filters(wide, state).frame
+        view = task_views(wide, state, all_tasks=not one_task)
     except FilterError as exc:
         raise ReportError(str(exc)) from None
     text = report.render_report(
@@ -175,7 +191,7 @@ def report_main(args: argparse.Namespace) -> int:
         print(f"wrote {args.output} ({len(view)} rows)", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    exported = present.export_frame(view)
+    exported = present.export_frame(view, state.task if one_task else None)
     if args.csv:
         _write(Path(args.csv), lambda p: exported.to_csv(p, index=False))
     if args.parquet:

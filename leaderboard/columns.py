@@ -9,6 +9,9 @@ which roles it plays; every list elsewhere is derived from here:
 - :mod:`leaderboard.filters`: :data:`SEARCH_FIELDS`, :data:`CATEGORY_FILTER_FIELDS`, :data:`RANGE_FILTERS`
   and the URL keys of both;
 - :mod:`leaderboard.report`: :data:`REPORT_FIELDS`;
+- tasks: a Column with ``tasks`` belongs to those tasks only (a task's quality metrics); a view of one task
+  shows, compares, exports and reports only its columns (:func:`for_task`), ranks and draws its Pareto
+  front by the task's primary metric (:func:`primary_metric`, from ``harness.tasks``);
 - the app: :data:`COLUMN_CHOICES` (column picker), :data:`SORT_CHOICES`, :data:`CATEGORY_FILTER_FIELDS`
   (one multiselect each, labelled by ``BY_NAME[name].label``) and :data:`RANGE_FILTERS` (field ->
   :class:`RangeFilter`: the FilterState attributes and URL keys of its min/max boxes).
@@ -22,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+from harness.tasks import TASK_NAMES, get_task, task_specs
 
 DType = Literal["str", "int", "float", "bool", "markdown"]
 
@@ -47,6 +52,11 @@ class Column:
     export: bool = True  # a column of CSV/Parquet exports
     report: bool = False  # a column of the Markdown report's tables
     marks: tuple[str, str] = ("yes", "no")  # bool: text for True / False
+    tasks: tuple[str, ...] = ()  # the tasks this field belongs to (a quality metric); () = every task
+
+    def in_task(self, task: str | None) -> bool:
+        """Shown in a view of ``task`` (None: a view across tasks shows every field)."""
+        return task is None or not self.tasks or task in self.tasks
 
     @property
     def numeric(self) -> bool:
@@ -70,8 +80,35 @@ class RangeFilter:
     max_key: str
 
 
+CLASSIFICATION = ("classification",)
+
+
+def _metric(name: str, label: str, help_: str, *, default: bool, tasks: tuple[str, ...]) -> Column:
+    """A task quality metric in percent, measured on the task's dataset (empty for random weights)."""
+    return Column(
+        name,
+        label,
+        "float",
+        f"{help_}; empty for random weights or without a dataset.",
+        ".2f",
+        "%",
+        default=default,
+        compare=True,
+        report=default,
+        tasks=tasks,
+    )
+
+
 FIELDS: tuple[Column, ...] = (
-    Column("rank", "#", "int", "Rank by measured top-1 (then lower p50 latency).", "d", default=True),
+    Column(
+        "rank",
+        "#",
+        "int",
+        "Rank within the task by its primary metric (top-1, box mAP, mIoU or keypoint AP), then lower p50 "
+        "latency.",
+        "d",
+        default=True,
+    ),
     Column(
         "model",
         "Model",
@@ -86,7 +123,7 @@ FIELDS: tuple[Column, ...] = (
     Column("source", "Source", "str", "timm (random weights), hf-hub or local-dir.", search=True),
     Column("revision", "Revision", "str", "Commit sha (Hub) or weights hash.", search=True, compare=True),
     Column("architecture", "Architecture", "str", "timm architecture name.", search=True),
-    Column("task", "Task", "str", "What the model does.", filter="category", url_key="task"),
+    Column("task", "Task", "str", "classification, detection, segmentation or pose.", compare=True),
     Column(
         "family",
         "Family",
@@ -138,6 +175,7 @@ FIELDS: tuple[Column, ...] = (
         default=True,
         compare=True,
         report=True,
+        tasks=CLASSIFICATION,
     ),
     Column(
         "top5",
@@ -147,6 +185,29 @@ FIELDS: tuple[Column, ...] = (
         ".2f",
         "%",
         compare=True,
+        tasks=CLASSIFICATION,
+    ),
+    *(
+        _metric(name, label, help_, default=primary, tasks=(task,))
+        for task, name, label, help_, primary in (
+            ("detection", "box_map", "Box mAP %", "COCO box mAP@[.5:.95], the detection rank metric", True),
+            ("detection", "box_ap50", "AP50 %", "COCO box AP at IoU 0.5", False),
+            ("detection", "box_ap75", "AP75 %", "COCO box AP at IoU 0.75", False),
+            ("detection", "box_ap_small", "AP small %", "COCO box AP of small objects, area < 32² px", False),
+            ("detection", "box_ap_medium", "AP medium %", "COCO box AP of medium objects", False),
+            ("detection", "box_ap_large", "AP large %", "COCO box AP of large objects, area > 96² px", False),
+            ("segmentation", "miou", "mIoU %", "Mean IoU over classes, the segmentation rank metric", True),
+            (
+                "segmentation",
+                "pixel_accuracy",
+                "Pixel acc %",
+                "Share of labelled pixels classified right",
+                True,
+            ),
+            ("pose", "kp_ap", "Keypoint AP %", "COCO OKS keypoint AP@[.5:.95], the pose rank metric", True),
+            ("pose", "kp_ap50", "Keypoint AP50 %", "COCO OKS keypoint AP at OKS 0.5", False),
+            ("pose", "kp_ap75", "Keypoint AP75 %", "COCO OKS keypoint AP at OKS 0.75", False),
+        )
     ),
     Column(
         "reported_top1",
@@ -157,6 +218,7 @@ FIELDS: tuple[Column, ...] = (
         "%",
         default=True,
         compare=True,
+        tasks=CLASSIFICATION,
     ),
     Column(
         "latency_p50_ms",
@@ -310,6 +372,7 @@ FIELDS: tuple[Column, ...] = (
         "%",
         compare=True,
         report=True,
+        tasks=CLASSIFICATION,
     ),
     Column(
         "int8_speedup",
@@ -328,6 +391,13 @@ FIELDS: tuple[Column, ...] = (
         filter="category",
         url_key="hw",
         search=True,
+        compare=True,
+    ),
+    Column(
+        "resolution",
+        "Input",
+        "str",
+        "Input resolution the model was timed at (channels x height x width).",
         compare=True,
     ),
     Column("dataset", "Dataset", "str", "Evaluation data set and sample count."),
@@ -367,7 +437,13 @@ RANGE_FILTERS: dict[str, RangeFilter] = {
 COMPARE_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.compare)
 EXPORT_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.export)
 REPORT_FIELDS: tuple[str, ...] = tuple(c.name for c in FIELDS if c.report)
-COLUMN_CHOICES: list[tuple[str, str]] = [(c.label, c.name) for c in COLUMNS if not c.pinned]
+TASK_TITLES: dict[str, str] = {t.name: t.title for t in task_specs()}
+TASK_CHOICES: list[tuple[str, str]] = [(t.title, t.name) for t in task_specs()]
+DEFAULT_TASK = TASK_NAMES[0]
+# (picker label, name); a task's own metrics say which task they belong to
+COLUMN_CHOICES: list[tuple[str, str]] = [
+    (f"{c.label} ({', '.join(c.tasks)})" if c.tasks else c.label, c.name) for c in COLUMNS if not c.pinned
+]
 SORT_CHOICES: list[tuple[str, str]] = [(c.label, c.name) for c in COLUMNS if c.sortable]
 
 
@@ -378,10 +454,27 @@ def column(name: str) -> Column:
         raise KeyError(f"unknown column {name!r}") from None
 
 
-def visible_columns(picked: list[str] | tuple[str, ...] | None) -> list[str]:
-    """Picked columns in registry order; pinned columns always present; unknown names are ignored."""
+def primary_metric(task: str) -> str:
+    """The field a task is ranked by and its Pareto front drawn with (top1, box_map, miou, kp_ap)."""
+    return get_task(task).primary_metric
+
+
+def metric_fields(task: str | None = None) -> tuple[str, ...]:
+    """The quality-metric fields of ``task`` (every task's when None), primary first per task."""
+    specs = task_specs() if task is None else (get_task(task),)
+    return tuple(m for s in specs for m in s.metric_names if m in BY_NAME)
+
+
+def for_task(names: tuple[str, ...] | list[str], task: str | None) -> tuple[str, ...]:
+    """The fields of ``names`` that a view of ``task`` has (None: all of them)."""
+    return tuple(n for n in names if BY_NAME[n].in_task(task))
+
+
+def visible_columns(picked: list[str] | tuple[str, ...] | None, task: str | None = None) -> list[str]:
+    """Picked columns of ``task`` in registry order; pinned columns always present; unknown names are
+    ignored."""
     wanted = set(DEFAULT_VISIBLE if picked is None else picked) | set(PINNED)
-    return [c.name for c in COLUMNS if c.name in wanted]
+    return [c.name for c in COLUMNS if c.name in wanted and c.in_task(task)]
 
 
 def frozen_count(visible: list[str]) -> int:

@@ -22,13 +22,17 @@ import pandas as pd
 import re2
 
 from leaderboard.columns import (
+    BY_NAME,
     CATEGORY_FILTER_FIELDS,
     CATEGORY_URL_KEYS,
     COLUMNS,
+    DEFAULT_TASK,
     DEFAULT_VISIBLE,
     RANGE_FILTERS,
     SEARCH_FIELDS,
     SORTABLE,
+    TASK_TITLES,
+    primary_metric,
 )
 
 MAX_SEARCH_CHARS = 200  # search text (plain or regex)
@@ -52,11 +56,13 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class FilterState:
-    """Everything that defines a view; serialisable to and from a URL query string."""
+    """Everything that defines a view; serialisable to and from a URL query string.
+
+    A view is of one task (its rows, metric columns, rank and Pareto front); the rest narrows it."""
 
     search: str = ""
     regex: bool = False
-    task: tuple[str, ...] = ()
+    task: str = DEFAULT_TASK
     family: tuple[str, ...] = ()
     backend: tuple[str, ...] = ()
     device: tuple[str, ...] = ()
@@ -78,6 +84,7 @@ DEFAULT_STATE = FilterState()
 URL_KEYS: dict[str, str] = {
     "search": "q",
     "regex": "re",
+    "task": "task",
     **CATEGORY_URL_KEYS,
     **{
         attr: key
@@ -147,6 +154,9 @@ def decode_state(query: str | Mapping[str, object]) -> FilterState:
         elif f.name == "sort_by":
             if raw in SORTABLE:
                 kw[f.name] = raw
+        elif f.name == "task":
+            if raw in TASK_TITLES:
+                kw[f.name] = raw
         else:
             kw[f.name] = raw
     return replace(DEFAULT_STATE, **kw)
@@ -164,6 +174,8 @@ def check_state(state: FilterState) -> None:
     """Refuse a state no URL decode would produce (a hostile form post): over-long lists or values."""
     if len(state.search or "") > MAX_SEARCH_CHARS:
         raise FilterError(f"search text is {len(state.search):,} characters; at most {MAX_SEARCH_CHARS}")
+    if state.task not in TASK_TITLES:
+        raise FilterError(f"unknown task {str(state.task)[:40]!r}; use one of {', '.join(TASK_TITLES)}")
     for name in (*CATEGORY_FILTER_FIELDS, "columns"):
         values = getattr(state, name)
         if len(values) > MAX_LIST_ITEMS or any(
@@ -274,10 +286,12 @@ def pareto_mask(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
-def pareto_axes(df: pd.DataFrame) -> tuple[str, str]:
-    """(x, y) the front is drawn on: latency vs top-1 when any row has accuracy, else vs throughput."""
-    if "top1" in df and df["top1"].notna().any():
-        return "latency_p50_ms", "top1"
+def pareto_axes(df: pd.DataFrame, task: str = DEFAULT_TASK) -> tuple[str, str]:
+    """(x, y) the front is drawn on: latency vs the task's primary metric (top-1, box mAP, mIoU,
+    keypoint AP) when any row has it, else vs throughput."""
+    metric = primary_metric(task)
+    if metric in df and df[metric].notna().any():
+        return "latency_p50_ms", metric
     return "latency_p50_ms", "throughput_ips"
 
 
@@ -319,6 +333,8 @@ def apply_filters(df: pd.DataFrame, state: FilterState) -> View:
     if df.empty:
         return View(df, total, "")
     mask = search_mask(df, state.search, state.regex)
+    if "task" in df:
+        mask &= df["task"] == state.task
     for name in CATEGORY_FILTER_FIELDS:
         picked = getattr(state, name)
         if picked and name in df:
@@ -332,11 +348,11 @@ def apply_filters(df: pd.DataFrame, state: FilterState) -> View:
     if missing:
         notes.append(missing)
     if state.pareto and not out.empty:
-        x, y = pareto_axes(out)
+        x, y = pareto_axes(out, state.task)
         front = pareto_front(out, x, y)
         hidden = int((out[x].isna() | out[y].isna()).sum())
         out = out[front]
-        label = "top-1" if y == "top1" else "throughput"
+        label = "throughput" if y == "throughput_ips" else BY_NAME[y].label.removesuffix(" %")
         notes.append(f"Pareto only: best {label} for its p50 latency per hardware profile")
         if hidden:
             notes.append(f"{hidden} row(s) without {label} or latency cannot be on the front")
@@ -411,6 +427,8 @@ def empty_view_culprits(df: pd.DataFrame, state: FilterState) -> list[Culprit]:
 
 def describe_empty_view(df: pd.DataFrame, state: FilterState) -> str:
     """One plain-text sentence for an empty view: which filter removed the rows and what undoing it gives."""
+    if not df.empty and "task" in df and not (df["task"] == state.task).any():
+        return f"No {TASK_TITLES.get(state.task, state.task).lower()} results yet."
     culprits = empty_view_culprits(df, state)
     if not culprits:
         if not _active_filters(state):

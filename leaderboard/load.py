@@ -24,7 +24,15 @@ from typing import Any
 import orjson  # a dependency of gradio; several times faster than json on the runs lists
 import pandas as pd
 
-from leaderboard.columns import BY_NAME, FRAME_LEVEL, WIDE_COLUMNS
+from harness.tasks import TASK_NAMES
+from leaderboard.columns import (
+    BY_NAME,
+    DEFAULT_TASK,
+    FRAME_LEVEL,
+    WIDE_COLUMNS,
+    metric_fields,
+    primary_metric,
+)
 from leaderboard.markup import model_link
 from leaderboard.reference import reported_top1_by_arch
 
@@ -285,6 +293,32 @@ def _noisy(runs: list[dict[str, Any]]) -> tuple[bool | None, str | None]:
     return None, None
 
 
+_TASK_METRICS = tuple(m for m in metric_fields() if m not in ("top1", "top5"))
+_OLD_TASK_NAMES = {"image-classification": "classification"}
+
+
+def record_task(record: dict[str, Any]) -> str:
+    """The record's task (top-level ``task``, else ``model.task``); a record without one is
+    classification, as every record was before tasks existed."""
+    model = _dict(record.get("model"))
+    task = _str(record.get("task")) or _str(model.get("task")) or DEFAULT_TASK
+    return _OLD_TASK_NAMES.get(task, task)
+
+
+def _run_metric(runs: list[dict[str, Any]], name: str) -> float | None:
+    """A quality metric the runs of one row measured on the set (their own ``metrics``)."""
+    return next((v for r in runs if (v := _pct(_dict(r.get("metrics")).get(name))) is not None), None)
+
+
+def _resolution(size: Any) -> str | None:
+    """``[3, 320, 320]`` -> ``"3x320x320"``; anything but 1-4 whole positive numbers -> None."""
+    size = _maybe_json(size)
+    if not isinstance(size, list) or not 1 <= len(size) <= 4:
+        return None
+    dims = [_int(d) for d in size]
+    return "x".join(str(d) for d in dims) if all(d for d in dims) else None
+
+
 # --- one record -> rows ------------------------------------------------------------------------------
 def unit_costs(usd_per_hour: float | None, throughput_ips: float | None) -> dict[str, float | None]:
     """Cost per million images and images per dollar at a throughput (None when either is unknown; a
@@ -322,9 +356,12 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
     name = _str(ds.get("name"))
     dataset = (f"{name} ({n})" if n is not None else name) if name else None
     params = _size(model.get("params"))
-    task = _str(record.get("task")) or _str(model.get("task")) or "image-classification"
+    task = record_task(record)
+    ref_metrics = _dict(record.get("metrics"))
+    metrics = metric_fields(task) if task in TASK_NAMES else ()
     key = _str(record.get("key"))
     repro = reproduce_command(record)
+    resolution = _resolution(model.get("input_size"))
 
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for run in _ok_runs(record):
@@ -346,8 +383,14 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
         if precision == "fp32":  # same weights, fp32 numerics: the record's measured accuracy applies
             top1 = top1 if top1 is not None else _pct(acc.get("top1"))
             top5 = top5 if top5 is not None else _pct(acc.get("top5"))
+        quality = {m: _run_metric(runs, m) for m in metrics if m not in ("top1", "top5")}
+        if precision == "fp32":  # the record's reference metrics (PyTorch fp32) fill what runs lack
+            quality = {m: v if v is not None else _pct(ref_metrics.get(m)) for m, v in quality.items()}
+            top1 = top1 if top1 is not None else _pct(ref_metrics.get("top1"))
+            top5 = top5 if top5 is not None else _pct(ref_metrics.get("top5"))
         if pretrained is False:  # random weights: accuracy is meaningless, never shown
             top1 = top5 = None
+            quality = dict.fromkeys(quality)
         row_id = f"{key}/{backend}/{device}/{precision}"
         noisy, reasons = _noisy(runs)
         wide[(backend, device, precision)] = {
@@ -363,6 +406,8 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "precision": precision,
             "top1": top1,
             "top5": top5,
+            **dict.fromkeys(_TASK_METRICS),
+            **quality,
             "latency_p50_ms": _lat(bs1, "p50"),
             "latency_p95_ms": _lat(bs1, "p95"),
             "latency_p99_ms": _lat(bs1, "p99"),
@@ -381,6 +426,7 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "int8_top1_delta": None,
             "int8_speedup": None,
             "hardware_profile": hw,
+            "resolution": resolution,
             "dataset": dataset,
             "created_at": _str(record.get("created_at")),
             "key": key,
@@ -457,17 +503,25 @@ def _typed(values: pd.Series, dtype: str) -> pd.Series:
 
 
 def rank(wide: pd.DataFrame) -> pd.DataFrame:
-    """Rank 1..n by measured top-1 (desc), then p50 latency (asc); missing values rank last."""
+    """Rank 1..n within each task by the task's primary metric (desc: top-1, box mAP, mIoU, keypoint AP),
+    then p50 latency (asc); missing values rank last. A task no registry knows ranks by latency."""
     if wide.empty:
         wide = wide.copy()
         wide["rank"] = pd.Series(dtype="Int64")
         return wide
-    order = wide.sort_values(
-        ["top1", "latency_p50_ms", "model"], ascending=[False, True, True], na_position="last", kind="stable"
-    ).index
-    wide = wide.loc[order].copy()
-    wide["rank"] = pd.array(range(1, len(wide) + 1), dtype="Int64")
-    return wide
+    parts = []
+    for task, part in wide.groupby("task", sort=True, dropna=False):
+        metric = primary_metric(str(task)) if task in TASK_NAMES else "latency_p50_ms"
+        order = part.sort_values(
+            [metric, "latency_p50_ms", "model"],
+            ascending=[metric == "latency_p50_ms", True, True],
+            na_position="last",
+            kind="stable",
+        ).index
+        ranked = part.loc[order].copy()
+        ranked["rank"] = pd.array(range(1, len(ranked) + 1), dtype="Int64")
+        parts.append(ranked)
+    return pd.concat(parts)
 
 
 def frames_from_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -488,5 +542,7 @@ def frames_from_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return build_frames(nest(row) for row in table[keep].to_dict("records"))
 
 
-_TOP_LEVEL = {"key", "created_at", "model", "dataset", "accuracy", "runs", "environment", "config", "task"}
-_SKIP_PREFIXES = ("model.data_config", "model.input_size")
+_TOP_LEVEL = {
+    "key", "created_at", "model", "dataset", "accuracy", "metrics", "runs", "environment", "config", "task",
+}  # fmt: skip
+_SKIP_PREFIXES = ("model.data_config",)

@@ -11,7 +11,16 @@ import math
 
 import pandas as pd
 
-from leaderboard.columns import BY_NAME, COLUMNS, COMPARE_FIELDS, EXPORT_FIELDS, format_value, visible_columns
+from leaderboard.columns import (
+    BY_NAME,
+    COLUMNS,
+    COMPARE_FIELDS,
+    EXPORT_FIELDS,
+    for_task,
+    format_value,
+    metric_fields,
+    visible_columns,
+)
 from leaderboard.markup import code_block, escape_markdown, markdown_link, plain_text
 
 PAGE_SIZE = 50
@@ -24,14 +33,18 @@ def model_markdown(model: object, url: object) -> str:
 
 
 def display_page(
-    view: pd.DataFrame, columns: list[str] | tuple[str, ...] | None, page: int = 1, page_size: int = PAGE_SIZE
+    view: pd.DataFrame,
+    columns: list[str] | tuple[str, ...] | None,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    task: str | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str], int, int]:
-    """One page of the view as display strings with column labels.
+    """One page of the view as display strings with column labels (the picked columns ``task`` has).
 
     Returns (frame, gradio datatypes, row_ids of the page, page actually shown, number of pages).
     Only ``page_size`` rows ever go to the browser.
     """
-    cols = visible_columns(columns)
+    cols = visible_columns(columns, task)
     pages = max(1, math.ceil(len(view) / page_size))
     page = min(max(1, int(page or 1)), pages)
     part = view.iloc[(page - 1) * page_size : page * page_size]
@@ -80,8 +93,9 @@ def row_details(row: pd.Series | dict) -> str:
         lines += [f"Model page: {link}", ""]
     lines.append("| field | value |")
     lines.append("|---|---|")
+    task = row.get("task")
     for c in COLUMNS:
-        if c.name == "reproduce":
+        if c.name == "reproduce" or not c.in_task(task if isinstance(task, str) else None):
             continue
         lines.append(
             f"| {escape_markdown(c.label)} | {escape_markdown(cell_text(c.name, row.get(c.name)))} |"
@@ -93,7 +107,7 @@ def row_details(row: pd.Series | dict) -> str:
 
 # which way is better, for the metrics the Compare table marks (others are facts, never "best")
 HIGHER_BETTER = frozenset(
-    {"top1", "top5", "throughput_ips", "images_per_dollar", "int8_speedup", "int8_top1_delta"}
+    {"throughput_ips", "images_per_dollar", "int8_speedup", "int8_top1_delta", *metric_fields()}
 )
 LOWER_BETTER = frozenset(
     {
@@ -131,7 +145,9 @@ def compare_table(wide: pd.DataFrame, row_ids: list[str], mark_best: bool = Fals
     rows = wide.set_index("row_id")
     picked = [r for r in row_ids if r in rows.index]
     text = escape_markdown if mark_best else plain_text
-    data: dict[str, list[str]] = {"metric": [text(BY_NAME[f].label) for f in COMPARE_FIELDS]}
+    tasks = {t for r in picked if isinstance(t := rows.loc[r].get("task"), str)}
+    fields = tuple(f for f in COMPARE_FIELDS if not BY_NAME[f].tasks or tasks & set(BY_NAME[f].tasks))
+    data: dict[str, list[str]] = {"metric": [text(BY_NAME[f].label) for f in fields]}
     names = []
     for rid in picked:
         r = rows.loc[rid]
@@ -139,9 +155,9 @@ def compare_table(wide: pd.DataFrame, row_ids: list[str], mark_best: bool = Fals
         while name in data or name in names:
             name += "'"
         names.append(name)
-        data[name] = [text(cell_text(f, r[f])) for f in COMPARE_FIELDS]
+        data[name] = [text(cell_text(f, r[f])) for f in fields]
     if mark_best and len(picked) >= 2:
-        for line, f in enumerate(COMPARE_FIELDS):
+        for line, f in enumerate(fields):
             if f not in HIGHER_BETTER and f not in LOWER_BETTER:
                 continue
             values = [rows.loc[rid][f] for rid in picked]
@@ -152,10 +168,14 @@ def compare_table(wide: pd.DataFrame, row_ids: list[str], mark_best: bool = Fals
 
 
 def compare_warnings(rows: list[dict], threads: dict[str, set[int]] | None = None) -> list[str]:
-    """Why the compared rows are not like for like (plain text): a different hardware profile, dataset
-    or thread count (``threads``: row_id -> the thread counts its runs used)."""
+    """Why the compared rows are not like for like (plain text): a different task, hardware profile,
+    dataset or thread count (``threads``: row_id -> the thread counts its runs used)."""
     out = []
-    for field, what in (("hardware_profile", "hardware profiles"), ("dataset", "datasets")):
+    for field, what in (
+        ("task", "tasks"),
+        ("hardware_profile", "hardware profiles"),
+        ("dataset", "datasets"),
+    ):
         seen = sorted({plain_text(cell_text(field, r.get(field)), limit=80) for r in rows})
         if len(seen) > 1:
             out.append(f"Different {what}: {', '.join(seen)}.")
@@ -177,6 +197,7 @@ def compare_choices(wide: pd.DataFrame, ranked: bool = True) -> list[tuple[str, 
     return [(row_label(r), r["row_id"]) for r in w.to_dict("records")]
 
 
-def export_frame(view: pd.DataFrame) -> pd.DataFrame:
-    """The current view with raw (unformatted) values and machine-friendly column names."""
-    return view[[c for c in EXPORT_FIELDS if c in view]].reset_index(drop=True)
+def export_frame(view: pd.DataFrame, task: str | None = None) -> pd.DataFrame:
+    """The current view with raw (unformatted) values and machine-friendly column names (the columns of
+    ``task``; every task's when None)."""
+    return view[[c for c in for_task(EXPORT_FIELDS, task) if c in view]].reset_index(drop=True)

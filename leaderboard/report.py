@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from leaderboard.columns import BY_NAME, REPORT_FIELDS
+from leaderboard.columns import BY_NAME, REPORT_FIELDS, TASK_TITLES, for_task, primary_metric
 from leaderboard.markup import code_block, escape_markdown
 from leaderboard.present import cell_text
 
@@ -36,8 +36,18 @@ ENV_FIELDS = (
     ("onnx", "onnx"),
     ("onnxruntime", "onnxruntime"),
 )
-TABLE_COLUMNS: tuple[tuple[str, str], ...] = tuple((name, BY_NAME[name].label) for name in REPORT_FIELDS)
 _TEXT_COLUMNS = frozenset(n for n in REPORT_FIELDS if not BY_NAME[n].numeric)
+
+
+def table_columns(task: str | None) -> tuple[tuple[str, str], ...]:
+    """(field, label) of a report table of ``task``: the registry's report fields that task has."""
+    return tuple((name, BY_NAME[name].label) for name in for_task(REPORT_FIELDS, task))
+
+
+def ranking_line(task: str) -> str:
+    """How a task's rows are ranked, in words (the report and the About tab say the same)."""
+    metric = BY_NAME[primary_metric(task)].label.removesuffix(" %")
+    return f"{TASK_TITLES.get(task, task)}: ranked by {metric} (higher is better), then by lower p50 latency."
 
 
 def latency_band(p50_ms: float | None) -> str:
@@ -106,13 +116,14 @@ def environment_block(profile: str, envs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _table(rows: pd.DataFrame) -> list[str]:
-    header = "| " + " | ".join(_cell(label) for _, label in TABLE_COLUMNS) + " |"
-    align = "|" + "|".join("---" if n in _TEXT_COLUMNS else "---:" for n, _ in TABLE_COLUMNS) + "|"
+def _table(rows: pd.DataFrame, task: str | None) -> list[str]:
+    columns = table_columns(task)
+    header = "| " + " | ".join(_cell(label) for _, label in columns) + " |"
+    align = "|" + "|".join("---" if n in _TEXT_COLUMNS else "---:" for n, _ in columns) + "|"
     out = [header, align]
     for row in rows.to_dict("records"):
         cells = []
-        for name, _ in TABLE_COLUMNS:
+        for name, _ in columns:
             text = cell_text(name, row.get(name))
             if name == "latency_p50_ms" and text != "—":
                 text = f"{latency_band(row[name])} {text}"
@@ -143,8 +154,9 @@ def render_report(
         meta.append(f"filter: {_cell(filter_note)}")
     lines += [", ".join(meta) + ".", "", BAND_LEGEND + ".", "", speedup_line(wide), ""]
     lines += [
-        "Accuracy is measured by the harness on the dataset named per row (— for random-weight models "
-        "or runs without a dataset); INT8 Δ is the INT8 top-1 minus the fp32 top-1 of the same backend.",
+        "Accuracy (top-1, box mAP, mIoU, keypoint AP) is measured by the harness on the dataset named per "
+        "row (— for random-weight models or runs without a dataset); INT8 Δ is the INT8 top-1 minus the "
+        "fp32 top-1 of the same backend.",
         "",
     ]
     if rule := noise_rule():
@@ -152,8 +164,22 @@ def render_report(
     if wide.empty:
         lines.append("_No results match._")
         return "\n".join(lines) + "\n"
-    for profile, part in wide.groupby("hardware_profile", sort=True, dropna=False):
-        lines += [f"## {_cell(profile)}", ""]
+    tasks = [t for t in TASK_TITLES if "task" in wide and (wide["task"] == t).any()]
+    lines += [f"- {ranking_line(t)}" for t in tasks] + [""]
+    for task in tasks:
+        lines += _task_section(wide[wide["task"] == task], task, environments, several=len(tasks) > 1)
+    return "\n".join(lines)
+
+
+def _task_section(
+    rows_of_task: pd.DataFrame, task: str, environments: dict[str, list[dict[str, Any]]], several: bool
+) -> list[str]:
+    """Per hardware profile: its environment, one table of the task's columns per backend (sorted by p50)
+    and the reproduce commands. Headings name the task when the report holds several."""
+    lines: list[str] = []
+    prefix = f"{_cell(TASK_TITLES[task])} · " if several else ""
+    for profile, part in rows_of_task.groupby("hardware_profile", sort=True, dropna=False):
+        lines += [f"## {prefix}{_cell(profile)}", ""]
         lines += environment_block(str(profile), environments.get(str(profile), []))
         lines.append("")
         datasets = sorted({str(d) for d in part.get("dataset", pd.Series(dtype=object)).dropna()})
@@ -161,12 +187,12 @@ def render_report(
             lines += [f"Datasets: {_cell(', '.join(datasets))}.", ""]
         for backend, rows in part.groupby("backend", sort=True):
             rows = rows.sort_values(["latency_p50_ms", "model"], na_position="last", kind="stable")
-            lines += [f"### {_cell(profile)} · {_cell(backend)}", ""]
-            lines += _table(rows)
+            lines += [f"### {prefix}{_cell(profile)} · {_cell(backend)}", ""]
+            lines += _table(rows, task)
             lines.append("")
         commands = [line for model, cmd in _reproduce_commands(part) for line in (f"# {model}", cmd)]
         lines += ["Reproduce a row:", "", *code_block("\n".join(commands), "sh"), ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _reproduce_commands(part: pd.DataFrame) -> Iterable[tuple[str, str]]:

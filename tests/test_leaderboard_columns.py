@@ -62,11 +62,11 @@ def test_roles_drive_search_filters_compare_export_and_report():
     assert {r.field for r in C.RANGE_FILTERS.values()} == {"params_m", "latency_p50_ms"}
     wide = build_frames([make_record(model="a"), make_record(model="b")])[0]
     assert present.compare_table(wide, wide.row_id.tolist()).metric.tolist() == [
-        BY_NAME[n].label for n in C.COMPARE_FIELDS
+        BY_NAME[n].label for n in C.for_task(C.COMPARE_FIELDS, "classification")
     ]
     assert list(present.export_frame(wide).columns) == list(C.EXPORT_FIELDS)
-    assert [n for n, _ in report.TABLE_COLUMNS] == list(C.REPORT_FIELDS)
-    assert {label for label, _ in C.COLUMN_CHOICES} == {c.label for c in COLUMNS if not c.pinned}
+    assert [n for n, _ in report.table_columns(None)] == list(C.REPORT_FIELDS)
+    assert {name for _, name in C.COLUMN_CHOICES} == {c.name for c in COLUMNS if not c.pinned}
     assert "reproduce" not in {n for _, n in C.SORT_CHOICES}
 
 

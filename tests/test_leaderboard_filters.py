@@ -140,7 +140,7 @@ def test_latency_range_and_category_filters(wide):
     assert v.frame.backend.tolist() == ["onnxruntime"]
     v = apply_filters(wide, replace(DEFAULT_STATE, hardware_profile=("cuda-x",), family=("efficientnet",)))
     assert v.frame.model.tolist() == ["efficientnet_b0"]
-    v = apply_filters(wide, replace(DEFAULT_STATE, task=("image-classification",), precision=("fp32",)))
+    v = apply_filters(wide, replace(DEFAULT_STATE, task="classification", precision=("fp32",)))
     assert len(v.frame) == len(wide) and v.total == len(wide)
 
 
@@ -180,7 +180,7 @@ def test_empty_frame_never_crashes():
         FilterState(family=("resnet", "vit"), backend=("onnxruntime",), hardware_profile=("cpu-x-2c",)),
         FilterState(params_min=1.5, params_max=20.0, latency_min=0.25, latency_max=100.0),
         FilterState(sort_by="latency_p50_ms", descending=True, pareto=True, columns=("top1", "gmacs")),
-        FilterState(search="a&b=c, d?#", task=("image-classification",), precision=("int8", "fp32")),
+        FilterState(search="a&b=c, d?#", task="detection", precision=("int8", "fp32")),
     ],
 )
 def test_url_state_round_trip(state):

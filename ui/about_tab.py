@@ -5,6 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from harness import noise
+from leaderboard import columns as C
+from leaderboard.report import ranking_line
 from ui import resources
 
 
@@ -24,10 +26,36 @@ FIXED_RULE = (
 )
 
 
+def tasks_markdown() -> str:
+    """How each task is ranked and what its metrics mean, from the task and column registries (so the
+    page says what the board does)."""
+    lines = [
+        "## Tasks and how each is ranked",
+        "The board shows one task at a time (the selector above the table, `task=` in the URL, `/query` "
+        "and `python -m leaderboard report --filter task=...`); each task has its own quality columns, rank "
+        "and Pareto front (primary metric vs p50 latency, per hardware profile). Records made before tasks "
+        "existed are classification. Random-weight models (a bare timm or torchvision architecture) are "
+        "measured for efficiency only: their quality cells are empty.",
+        "",
+    ]
+    for task in C.TASK_TITLES:
+        metrics = ", ".join(
+            f"**{C.BY_NAME[m].label}** ({C.BY_NAME[m].help.split(';')[0]})" for m in C.metric_fields(task)
+        )
+        lines.append(f"- {ranking_line(task)} Metrics: {metrics}.")
+    lines.append(
+        "\nDetection and pose AP come from the COCO evaluator (faster-coco-eval / pycocotools) on boxes and "
+        "keypoints in the original image's pixels; mIoU and pixel accuracy from one confusion matrix over "
+        "the whole set (the ignore index left out). Latency and FPS include the model's post-processing "
+        "(NMS, upsampling) at the recorded input resolution (the *Input* column)."
+    )
+    return "\n".join(lines)
+
+
 def about_markdown() -> str:
     """The About page; the timing and noise rules come from the harness so the page states those in force."""
     return (
-        f"{resources.text('about.md')}\n## When timing stops\n{stopping_rule()}\n"
+        f"{resources.text('about.md')}\n{tasks_markdown()}\n\n## When timing stops\n{stopping_rule()}\n"
         f"\n## Noisy measurements\n{noise.describe_rule()}\n\n{resources.text('api.md')}"
     )
 

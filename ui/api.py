@@ -16,6 +16,7 @@ from typing import Any
 import gradio as gr
 
 from harness.record import check_record_dict
+from leaderboard.columns import TASK_TITLES
 from leaderboard.filters import FilterError, apply_filters, decode_state, encode_state
 from leaderboard.present import export_frame
 from store import StoreError, layout
@@ -55,8 +56,9 @@ def query(
 ) -> dict:
     """Leaderboard rows as records, filtered like the board's URL.
 
-    Arguments are the shareable URL's keys, as strings: q (search text), re ("1": q is a regex), task,
-    family, backend, device, precision, hw (comma-separated lists), pmin/pmax (params, millions),
+    Arguments are the shareable URL's keys, as strings: task (classification, the default, detection,
+    segmentation or pose: the rows, metric columns and rank of that task), q (search text), re ("1": q is
+    a regex), family, backend, device, precision, hw (comma-separated lists), pmin/pmax (params, millions),
     lmin/lmax (p50 latency at batch 1, ms), sort (a column name), desc ("1"), pareto ("1"); plus page
     (1-based) and page_size (at most 1000). Returns {"rows": [...], "matched", "total", "page", "pages",
     "page_size", "query" (the URL query of this view), "note"}; numbers are raw (not formatted) and a
@@ -69,6 +71,8 @@ def query(
     }  # fmt: skip
     params = {k: v for k, v in given.items() if isinstance(v, str) and v != ""}
     fs = decode_state(params)
+    if task and fs.task != task:  # the URL decoder is lenient; a program gets told
+        raise gr.Error(f"unknown task {task[:40]!r}; use one of {', '.join(TASK_TITLES)}")
     try:
         view = apply_filters(current().snapshot().wide, fs)
     except FilterError as exc:
@@ -76,7 +80,7 @@ def query(
     size = _int(page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     pages = max(1, math.ceil(len(view.frame) / size))
     page_no = _int(page, 1, 1, pages)
-    part = export_frame(view.frame.iloc[(page_no - 1) * size : page_no * size])
+    part = export_frame(view.frame.iloc[(page_no - 1) * size : page_no * size], fs.task)
     rows = json.loads(part.to_json(orient="records", date_format="iso"))  # NaN -> null, numpy -> JSON
     return {
         "rows": rows,

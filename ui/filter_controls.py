@@ -64,6 +64,8 @@ def state_from_values(values: Mapping[str, Any]) -> FilterState:
             kw[f.name] = _finite_or_none(raw)
         elif f.name == "sort_by":
             kw[f.name] = raw if isinstance(raw, str) and raw in C.SORTABLE else default
+        elif f.name == "task":
+            kw[f.name] = raw if isinstance(raw, str) and raw in C.TASK_TITLES else default
         else:
             kw[f.name] = raw if isinstance(raw, str) else default
     return FilterState(**kw)
@@ -87,10 +89,18 @@ class FilterControls:
         (a shared URL or an API call may name a backend that arrived after start-up): they filter
         like any other value.
 
-        Table first: one compact row (search, Regex, Pareto, Reset view) stays open; everything else
-        (category and range filters, sort, the column picker) folds into one accordion."""
+        Table first: the task selector and one compact row (search, Regex, Pareto, Reset view) stay open;
+        everything else (category and range filters, sort, the column picker) folds into one accordion."""
         wide = pd.DataFrame() if wide is None else wide
         c: dict[str, Any] = {}
+        c["task"] = gr.Radio(
+            choices=C.TASK_CHOICES,
+            value=DEFAULT_STATE.task,
+            show_label=False,
+            container=False,
+            elem_id="lb-task",
+            elem_classes="lb-task",
+        )
         with gr.Row(equal_height=True, elem_id="lb-bar"):
             c["search"] = gr.Textbox(
                 show_label=False,

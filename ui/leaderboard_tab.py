@@ -60,7 +60,8 @@ def empty_message(st: AppState) -> str:
     lines = [
         "### No results yet",
         "Nothing has been measured on this leaderboard so far. To add the first model:",
-        "1. open the **Submit** tab and submit a timm architecture (e.g. `resnet18`) or a Hub model "
+        "1. open the **Submit** tab and submit a timm architecture (e.g. `resnet18`), a torchvision model "
+        "with its task (`torchvision:ssdlite320_mobilenet_v3_large`, task detection) or a Hub model "
         "(`hf-hub:org/name`);",
         "2. a maintainer approves it in **Review** with the admin token (a local board prints it at its "
         "first start and keeps it in `data/admin-token`); the worker measures it and the row appears here;",
@@ -92,7 +93,9 @@ def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
     """The table side of the tab for a filter state (the hot path; the chart follows separately)."""
     wide = st.snapshot().wide
     view, error = filtered(wide, fs)
-    frame, dtypes, row_ids, page, pages = present.display_page(view.frame, fs.columns, page, PAGE_SIZE)
+    frame, dtypes, row_ids, page, pages = present.display_page(
+        view.frame, fs.columns, page, PAGE_SIZE, task=fs.task
+    )
     if wide.empty:
         status = empty_message(st)
     else:
@@ -105,7 +108,7 @@ def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
             status = f"**{escape_markdown(describe_empty_view(wide, view_state(fs, error)))}** {RESET_HINT}"
         if error:
             status = f"{error}\n\n{status}"
-    visible = C.visible_columns(fs.columns)
+    visible = C.visible_columns(fs.columns, fs.task)
     pinned = C.frozen_count(visible)
     return ViewPage(
         frame,
@@ -169,7 +172,9 @@ def table_css(visible: list[str], selected: int | None = None) -> str:
 
 def render_plot(st: AppState, fs: FilterState, color_by: str = "family") -> go.Figure:
     """The chart of a view: the same rows as the table (every page), coloured by ``color_by``."""
-    return accuracy_latency_scatter(filtered(st.snapshot().wide, fs)[0].frame, color_by=color_by)
+    return accuracy_latency_scatter(
+        filtered(st.snapshot().wide, fs)[0].frame, color_by=color_by, task=fs.task
+    )
 
 
 def details_of(st: AppState, row_ids: list[str], index: Any) -> str:
@@ -186,12 +191,13 @@ def details_of(st: AppState, row_ids: list[str], index: Any) -> str:
 
 
 def export_view(st: AppState, fs: FilterState, fmt: str) -> Path:
-    """Write the view (raw values) as CSV or Parquet to the export folder; old exports are pruned."""
+    """Write the view (raw values, the task's columns) as CSV or Parquet to the export folder; old
+    exports are pruned."""
     try:
         view = apply_filters(st.snapshot().wide, fs)
     except FilterError as exc:
         raise gr.Error(str(exc)) from None
-    out = present.export_frame(view.frame)
+    out = present.export_frame(view.frame, fs.task)
     old = sorted(st.export_dir.glob("leaderboard-*"), key=lambda p: p.stat().st_mtime)
     for stale in old[:-KEEP_EXPORTS]:
         stale.unlink(missing_ok=True)
@@ -361,10 +367,11 @@ class LeaderboardTab:
         out.update(self.controls.category_updates(snap.wide, fs))  # new families or hardware may arrive
         return out
 
-    def on_select(self, row_ids: list[str], columns: Any, evt: gr.SelectData) -> dict:
+    def on_select(self, row_ids: list[str], columns: Any, evt: gr.SelectData, task: Any = None) -> dict:
         """The clicked row's details, and the row marked in the table."""
         row = clicked_row(evt.index)
-        visible = C.visible_columns(state_from_values({"columns": columns}).columns)
+        fs = state_from_values({"columns": columns, "task": task})
+        visible = C.visible_columns(fs.columns, fs.task)
         return {
             self.details: details_of(current(), row_ids or [], evt.index),
             self.style: table_css(visible, row),
@@ -448,7 +455,7 @@ class LeaderboardTab:
         self.table.select(
             self.on_select,
             inputs=[self.row_ids],
-            inputs_kwargs={"columns": fields["columns"]},
+            inputs_kwargs={"columns": fields["columns"], "task": fields["task"]},
             outputs=[self.details, self.style],
             api_visibility="private",
         ).then(None, js=resources.text("show_details.js"))
