@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 from typing import Any
@@ -117,3 +118,27 @@ def flatten_table(records: list[dict[str, Any]]):
         walk("", rec)
         rows.append(flat)
     return pd.DataFrame(rows)
+
+
+@contextlib.contextmanager
+def installed_board(root, records: list[dict[str, Any]]):
+    """A local store under ``root`` holding ``records`` (schema-checked table rebuilt), installed as the
+    app's current state for the ``with`` block; yields that state."""
+    from harness.record import check_record_dict
+    from store import LocalDatasetStore, Stores, layout
+    from store.table import rebuild_results_table
+    from ui import state
+
+    st = Stores(
+        results=LocalDatasetStore(root / "results", "results"),
+        queue=LocalDatasetStore(root / "queue", "queue"),
+        backend="local",
+    )
+    for rec in records:
+        st.results.write_json(layout.record_path(rec["key"]), rec)
+    rebuild_results_table(st.results, validate=check_record_dict)
+    previous = state.install(state.AppState.open(st))
+    try:
+        yield state.current()
+    finally:
+        state.install(previous)

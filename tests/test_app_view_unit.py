@@ -11,32 +11,20 @@ import pytest
 
 from leaderboard import columns as C
 from leaderboard.filters import DEFAULT_STATE
-from store import LocalDatasetStore, Stores, layout
-from store.table import rebuild_results_table
-from tests._leaderboard_helpers import make_record, make_run
-from ui import leaderboard_tab, state
+from tests._leaderboard_helpers import installed_board, make_record, make_run
+from ui import leaderboard_tab
 from ui.blocks import build_ui
 from ui.filter_controls import values_from_state
 
 
 @pytest.fixture()
 def board(tmp_path):
-    from harness.record import check_record_dict
-
-    st = Stores(
-        results=LocalDatasetStore(tmp_path / "results", "results"),
-        queue=LocalDatasetStore(tmp_path / "queue", "queue"),
-        backend="local",
-    )
-    for rec in (
+    records = [
         make_record(model="resnet18", runs=[make_run(p50=5.0), make_run("onnxruntime", p50=3.0)]),
         make_record(model="vit_tiny_patch16_224", runs=[make_run(p50=9.0)]),
-    ):
-        st.results.write_json(layout.record_path(rec["key"]), rec)
-    rebuild_results_table(st.results, validate=check_record_dict)
-    previous = state.install(state.AppState.open(st))
-    yield state.current()
-    state.install(previous)
+    ]
+    with installed_board(tmp_path, records) as st:
+        yield st
 
 
 def test_no_match_names_the_filter_that_removed_the_rows_escaped(board):
