@@ -29,9 +29,12 @@ class TaskSample:
     image: Any  # PIL.Image.Image, RGB, original size
     boxes: np.ndarray | None = None  # (N, 4) float32 xyxy pixels (detection, pose person boxes)
     labels: np.ndarray | None = None  # (N,) int64 dataset category ids
-    mask: np.ndarray | None = None  # (H, W) int64 class index per pixel, ignore_index where unlabelled
+    mask: Any = (
+        None  # np.ndarray (H, W) int64 class index per pixel, ignore_index where unlabelled (None: no mask)
+    )
     keypoints: np.ndarray | None = None  # (N, K, 3) float32 x, y, visibility (pose)
     areas: np.ndarray | None = None  # (N,) float32 (COCO area; defaults to the box area)
+    iscrowd: np.ndarray | None = None  # (N,) bool: COCO crowd regions (neither hits nor misses); None = none
 
 
 @dataclass
@@ -59,6 +62,10 @@ SYNTHETIC_SETS = {
 
 def load_task_dataset(task: str, spec: str, max_samples: int | None = None) -> TaskDataset:
     """The evaluation set a spec names for ``task``, reduced to a fixed ``max_samples`` subset."""
+    from PIL import Image
+
+    from harness.tasks import sources  # imports this module: loaded here, not at the top
+
     spec_obj = get_task(task)
     if task == "classification":
         raise BadDataset("classification data is loaded by harness.data (digits, image folders, Parquet)")
@@ -78,11 +85,13 @@ def load_task_dataset(task: str, spec: str, max_samples: int | None = None) -> T
             )
         ds = synthetic_dataset(task)
     else:
-        raise BadDataset(f"dataset {spec[:200]!r} is not a built-in set ({', '.join(SYNTHETIC_SETS)})")
+        ds = sources.load_source(task, spec)
     if not ds.samples:
         raise BadDataset(f"dataset {spec} has no images")
     ds = subset(ds, max_samples)
     for sample in ds.samples:
+        if not isinstance(sample.image, Image.Image) or isinstance(sample.mask, sources.ImageRef):
+            sources.decode_sample(ds, sample)  # decode only the kept samples
         check_sample(ds, sample)
     return ds
 
@@ -171,6 +180,11 @@ def check_sample(ds: TaskDataset, s: TaskSample) -> None:
                 f"{where}: box {[round(float(v), 1) for v in bad]} lies outside the {width}x{height} image"
             )
         s.boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+        if s.iscrowd is not None:
+            crowd = np.asarray(s.iscrowd)
+            if crowd.shape != (len(boxes),) or not np.isin(crowd, (0, 1)).all():
+                raise BadDataset(f"{where}: iscrowd must be one 0/1 flag per box")
+            s.iscrowd = crowd.astype(bool)
         s.labels = labels.astype(np.int64)
         box_areas = (s.boxes[:, 2] - s.boxes[:, 0]) * (s.boxes[:, 3] - s.boxes[:, 1])
         if s.areas is None:

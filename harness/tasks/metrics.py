@@ -50,6 +50,7 @@ def coco_ground_truth(dataset: TaskDataset) -> dict[str, Any]:
         boxes = np.zeros((0, 4)) if s.boxes is None else s.boxes
         labels = np.zeros(0, dtype=np.int64) if s.labels is None else s.labels
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) if s.areas is None else s.areas
+        crowd = np.zeros(len(boxes), dtype=bool) if s.iscrowd is None else s.iscrowd
         for j, (box, label, area) in enumerate(zip(_xywh(boxes), labels, areas, strict=True)):
             ann = {
                 "id": len(anns) + 1,
@@ -57,7 +58,7 @@ def coco_ground_truth(dataset: TaskDataset) -> dict[str, Any]:
                 "category_id": int(label),
                 "bbox": [float(v) for v in box],
                 "area": float(area),
-                "iscrowd": 0,
+                "iscrowd": int(crowd[j]),
             }
             if pose and s.keypoints is not None:
                 kp = s.keypoints[j]
