@@ -112,6 +112,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
             out["measurements"].append({"batch_size": bs, "error": str(err), "error_kind": err.kind})
             if is_oom(exc):
                 _free_cuda()
+    out["info"].update(getattr(runner, "info", {}) or {})  # what a runner learnt per shape (compile times)
     if job.eval_path:
         x = np.load(job.eval_path, mmap_mode="r")
         labels = np.load(job.eval_path.replace("eval_x.npy", "eval_labels.npy"))

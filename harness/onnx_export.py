@@ -55,7 +55,7 @@ def export_onnx(
 ) -> dict[str, Any]:
     """Export ``model`` (eval, CPU, fp32) to ``path`` and verify it; returns facts for the result record.
 
-    Returns ``dict(path, size_mb, max_abs_diff, tolerance, opset, exporter, export_s, fallback_reason)``.
+    Returns ``dict(path, reference_path, size_mb, max_abs_diff, tolerance, opset, exporter, export_s, fallback_reason)``.
     Raises :class:`OnnxExportError` when no exporter produces a valid file or outputs differ beyond tolerance.
     """
     import torch
@@ -100,8 +100,13 @@ def export_onnx(
         raise OnnxExportError(
             f"ONNX Runtime output differs from PyTorch by {max_abs_diff:.3g} (tolerance {tolerance:.3g}, {exporter})"
         )
+    # The verification batch and PyTorch's logits, so backends that never load torch (OpenVINO) can check
+    # their own output against PyTorch fp32 on the same inputs.
+    reference = path.with_name(path.stem + ".reference.npz")
+    np.savez(reference, input=x.numpy(), logits=expected)
     return {
         "path": str(path),
+        "reference_path": str(reference),
         "size_mb": path.stat().st_size / 2**20,
         "max_abs_diff": max_abs_diff,
         "tolerance": tolerance,

@@ -136,7 +136,7 @@ def quantize_int8(
         info["preprocess"] = _preprocess(fp32_path, pre)
         source = pre if info["preprocess"] != "skipped" else fp32_path
         if chosen == "static-qdq":
-            images = _check_calibration(calibration, input_name)
+            images = check_calibration(calibration, input_name)
             quantize_static(
                 str(source),
                 str(out_path),
@@ -191,7 +191,8 @@ def _quiet_quantizer_log() -> Iterator[None]:
         root.removeFilter(noise)
 
 
-def _check_calibration(calibration: np.ndarray | None, input_name: str) -> np.ndarray:
+def check_calibration(calibration: np.ndarray | None, input_name: str) -> np.ndarray:
+    """The calibration images every INT8 path uses (ONNX Runtime, OpenVINO), checked and capped."""
     if calibration is None or len(calibration) == 0:
         raise MissingCalibration(
             "static INT8 quantization of a conv net needs calibration images (give a dataset); none were given"

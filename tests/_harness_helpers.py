@@ -81,6 +81,14 @@ def independent_accuracy(model_dir: Path, max_samples: int | None = None) -> tup
     return 100.0 * correct1 / n, 100.0 * correct5 / n
 
 
+def prepare_request(model, workdir: Path, size: tuple[int, ...], architecture: str, **kw):
+    """A CPU fp32 single-thread PrepareRequest for backend tests; ``kw`` overrides any field."""
+    from harness.backends import PrepareRequest
+
+    base = dict(model=model, input_size=size, device="cpu", precision="fp32", threads=1, workdir=workdir)
+    return PrepareRequest(**{**base, "architecture": architecture, **kw})
+
+
 def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return run_module("harness", *args, timeout=timeout, env=env)
 

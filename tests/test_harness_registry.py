@@ -41,7 +41,8 @@ def test_specs_list_the_builtins_in_canonical_order_without_importing_runtimes()
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["heavy"] == []
-    assert [s["name"] for s in got["specs"]] == ["pytorch", "onnxruntime"] == got["backends"]
+    assert [s["name"] for s in got["specs"]][:4] == ["pytorch", "onnxruntime", "openvino", "torch-compile"]
+    assert [s["name"] for s in got["specs"]] == got["backends"]
     assert got["devices"] == ["cpu", "cuda"] and got["precisions"] == ["fp32", "fp16", "int8"]
     assert all(s["summary"] and "\n" not in s["summary"] for s in got["specs"])
 
@@ -90,7 +91,7 @@ def test_unknown_backend_names_the_known_ones():
         get_backend("tensorrt")
 
 
-@pytest.mark.parametrize("name", ["pytorch", "onnxruntime"])
+@pytest.mark.parametrize("name", ["pytorch", "onnxruntime", "openvino", "torch-compile"])
 def test_undeclared_device_or_precision_is_refused_before_loading(name):
     b = get_backend(name)
     assert b.unsupported_reason("cpu", "fp32") is None

@@ -110,7 +110,12 @@ class DuplicateBackend(ValueError):
 
 # Built-in backends, registered on first use by importing these modules (cheap: they import onnxruntime
 # and torch only inside prepare()). Their order is the canonical order of backend lists.
-_BUILTIN_MODULES = ("harness.backends.pytorch_backend", "harness.backends.onnxruntime_backend")
+_BUILTIN_MODULES = (
+    "harness.backends.pytorch_backend",
+    "harness.backends.onnxruntime_backend",
+    "harness.backends.openvino_backend",
+    "harness.backends.torch_compile_backend",
+)
 _REGISTRY: dict[str, type[Backend]] = {}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}(?:-[a-z0-9_]+)*$")  # e.g. onnxruntime-trt, torch-compile
 

@@ -40,6 +40,7 @@ class PyTorchBackend(Backend):
     devices = ("cpu", "cuda")
     precisions = ("fp32", "fp16")
     summary = "PyTorch eager under inference_mode (fp16 via .half() on cuda)"
+    runner_class: type[TorchRunner] = TorchRunner  # torch-compile subclasses this backend with its own
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         if precision == "int8":
@@ -60,4 +61,4 @@ class PyTorchBackend(Backend):
         if request.device == "cuda" and not torch.cuda.is_available():
             raise BackendUnsupported("cuda requested but torch sees no CUDA device")
         torch.set_num_threads(request.threads)
-        return TorchRunner(request.model, request.device, request.precision, torch.get_num_threads())
+        return self.runner_class(request.model, request.device, request.precision, torch.get_num_threads())
