@@ -198,23 +198,11 @@ import json  # noqa: E402
 import os  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from PIL import Image  # noqa: E402
+
 from harness.tasks import sources  # noqa: E402
-from harness.tasks.metrics import coco_ground_truth, detection_metrics, pose_metrics  # noqa: E402
-
-
-def write_coco(ds, root: Path, images_dir: str = "images", name: str = "annotations.json") -> Path:
-    """The dataset as a COCO folder (PNG images + one annotation JSON), the way users ship theirs."""
-    (root / images_dir).mkdir(parents=True, exist_ok=True)
-    coco = coco_ground_truth(ds)
-    for img, s in zip(coco["images"], ds.samples, strict=True):
-        img["file_name"] = f"{s.image_id:06d}.png"
-        s.image.save(root / images_dir / img["file_name"])
-    for cat in coco["categories"]:
-        if ds.task == "pose":
-            cat["skeleton"] = [[a + 1, b + 1] for a, b in syn.COCO_SKELETON]
-    path = root / name
-    path.write_text(json.dumps(coco))
-    return path
+from harness.tasks.export import write_coco, write_mask_folder  # noqa: E402
+from harness.tasks.metrics import detection_metrics, pose_metrics  # noqa: E402
 
 
 @pytest.fixture()
@@ -280,6 +268,18 @@ def test_coco_keypoints_round_trip(tmp_path):
         load_task_dataset(
             "pose", str(write_coco(load_task_dataset("detection", "synthetic-detection", 2), tmp_path / "d"))
         )
+    # COCO's own files carry no sigmas: 17 keypoints get COCO's; another count must bring its own
+    _edit(ann, lambda c: c["categories"][0].pop("sigmas"))
+    assert load_task_dataset("pose", str(ann)).keypoint_sigmas == syn.COCO_KEYPOINT_SIGMAS
+    _edit(ann, lambda c: c["categories"][0].update(keypoints=["a", "b"]))
+    with pytest.raises(BadDataset, match="add 'sigmas'"):
+        load_task_dataset("pose", str(ann))
+    _edit(ann, lambda c: c["categories"][0].update(sigmas=[0.1, -0.1]))
+    with pytest.raises(BadDataset, match="sigmas must be positive"):
+        load_task_dataset("pose", str(ann))
+    _edit(ann, lambda c: c["categories"][0].update(sigmas=[0.1, 0.1]))
+    with pytest.raises(BadDataset, match="keypoints must be a list of 6 numbers"):
+        load_task_dataset("pose", str(ann))
 
 
 def _edit(ann: Path, change) -> None:
@@ -346,6 +346,12 @@ def test_hostile_files_are_refused_without_blocking(tmp_path, coco_det, monkeypa
     # only the kept subset is decoded: a broken image outside it does not matter
     kept = load_task_dataset("detection", str(ann), max_samples=2)
     assert ds.samples[0].image_id not in [s.image_id for s in kept.samples] and len(kept) == 2
+    # a decompression bomb (400 M pixels in 48 kB) is refused before it is decoded
+    from PIL import Image
+
+    Image.new("1", (20_000, 20_000)).save(img, format="PNG")
+    with pytest.raises(BadDataset, match="too large"):
+        load_task_dataset("detection", str(ann))
     # a link that leaves the image folder
     img.unlink()
     img.symlink_to("/etc/hostname")
@@ -395,19 +401,6 @@ def test_missing_paths_and_wrong_task_formats(tmp_path, coco_det):
 # ---- segmentation folders ---------------------------------------------------------------------------
 
 
-def write_mask_folder(ds, root: Path, classes=True) -> Path:
-    from PIL import Image
-
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    for s in ds.samples:
-        s.image.save(root / "images" / f"{s.image_id:04d}.jpg", quality=95)
-        Image.fromarray(s.mask.astype(np.uint8), mode="L").save(root / "masks" / f"{s.image_id:04d}.png")
-    if classes:
-        (root / "classes.txt").write_text("\n".join(ds.categories[i] for i in range(ds.num_classes)) + "\n")
-    return root
-
-
 def test_mask_folder_round_trip(tmp_path):
     ds = load_task_dataset("segmentation", "synthetic-segmentation", max_samples=4)
     root = write_mask_folder(ds, tmp_path / "seg")
@@ -422,11 +415,12 @@ def test_mask_folder_with_a_palette_png_and_id2label(tmp_path):
     from PIL import Image
 
     ds = load_task_dataset("segmentation", "synthetic-segmentation", max_samples=2)
-    root = write_mask_folder(ds, tmp_path / "seg", classes=False)
+    root = write_mask_folder(ds, tmp_path / "seg")
+    (root / "classes.txt").unlink()
     (root / "id2label.json").write_text(json.dumps({str(i): n for i, n in ds.categories.items()}))
     mask = Image.fromarray(ds.samples[0].mask.astype(np.uint8), mode="P")
     mask.putpalette([0, 0, 0, 128, 0, 0] * 128)
-    mask.save(root / "masks" / f"{ds.samples[0].image_id:04d}.png")
+    mask.save(root / "masks" / f"{ds.samples[0].image_id:06d}.png")
     got = load_task_dataset("segmentation", str(root))
     np.testing.assert_array_equal(got.samples[0].mask, ds.samples[0].mask)
 
@@ -435,7 +429,7 @@ def test_mask_folder_with_a_palette_png_and_id2label(tmp_path):
     ("damage", "needle"),
     [
         (lambda r, s: (r / "classes.txt").unlink(), "no class names"),
-        (lambda r, s: (r / "masks" / f"{s.image_id:04d}.png").unlink(), "have no mask"),
+        (lambda r, s: (r / "masks" / f"{s.image_id:06d}.png").unlink(), "have no mask"),
         (lambda r, s: _save(r, s, lambda m: m[:-3]), "mask is"),
         (lambda r, s: _save(r, s, lambda m: np.stack([m] * 3, axis=-1)), "mode RGB"),
         (
@@ -443,11 +437,15 @@ def test_mask_folder_with_a_palette_png_and_id2label(tmp_path):
             "outside 0..4",
         ),
         (
-            lambda r, s: (r / "masks" / f"{s.image_id:04d}.png").write_bytes(b"GIF89a junk"),
+            lambda r, s: (r / "masks" / f"{s.image_id:06d}.png").write_bytes(b"GIF89a junk"),
             "cannot read mask",
         ),
         (lambda r, s: (r / "classes.txt").write_bytes(b"\xff\xfe"), "cannot be read"),
         (lambda r, s: (r / "classes.txt").write_text("\n\n"), "between 1 and"),
+        (
+            lambda r, s: Image.new("1", (20_000, 20_000)).save(r / "masks" / f"{s.image_id:06d}.png"),
+            "cannot read mask",
+        ),
     ],
 )
 def test_hostile_mask_folders(tmp_path, damage, needle):
@@ -460,9 +458,7 @@ def test_hostile_mask_folders(tmp_path, damage, needle):
 
 
 def _save(root: Path, s, change) -> None:
-    from PIL import Image
-
-    Image.fromarray(change(s.mask).astype(np.uint8)).save(root / "masks" / f"{s.image_id:04d}.png")
+    Image.fromarray(change(s.mask).astype(np.uint8)).save(root / "masks" / f"{s.image_id:06d}.png")
 
 
 # ---- tables -----------------------------------------------------------------------------------------
@@ -588,3 +584,48 @@ def test_hub_id_offline_is_one_line(monkeypatch):
     with pytest.raises(BadDataset, match="cannot load Hub dataset 'nobody/nothing-here'") as info:
         load_task_dataset("detection", "nobody/nothing-here:validation")
     assert "\n" not in str(info.value)
+
+
+# ---- python -m harness.tasks ------------------------------------------------------------------------
+
+
+def test_cli_lists_checks_and_exports(tmp_path, capsys):
+    from harness.tasks.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "detection: Object detection; metrics box_map" in out and "synthetic-pose" in out
+    assert (
+        main(
+            ["export", "segmentation", "synthetic-segmentation", str(tmp_path / "seg"), "--max-samples", "3"]
+        )
+        == 0
+    )
+    assert (tmp_path / "seg" / "classes.txt").read_text().splitlines()[0] == "background"
+    assert main(["check", "segmentation", str(tmp_path / "seg")]) == 0
+    out = capsys.readouterr().out
+    assert "3 images" in out and "miou 100.0, pixel_accuracy 100.0" in out
+    assert (
+        main(["export", "detection", "synthetic-detection", str(tmp_path / "det"), "--max-samples", "4"]) == 0
+    )
+    assert main(["check", "detection", str(tmp_path / "det" / "annotations.json")]) == 0
+    out = capsys.readouterr().out
+    assert "person:" in out and "box_map 100.0" in out and "sizes (COCO area ranges)" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "tracking", "synthetic-detection"],
+        ["check", "detection", "/no/such/file.json"],
+        ["check", "detection", "synthetic-detection", "--max-samples", "0"],
+        ["export", "detection", "synthetic-detection", "/proc/version"],
+        [],
+    ],
+)
+def test_cli_errors_are_one_line(argv, capsys):
+    from harness.tasks.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1

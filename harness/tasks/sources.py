@@ -78,12 +78,18 @@ def decode_image(ref: Any, where: str):
     if isinstance(ref, Image.Image):
         return ref.convert("RGB")
     src = ref.source if isinstance(ref, ImageRef) else ref
+    if isinstance(src, dict):  # a datasets Image cell: encoded bytes, or a path to open
+        src = src.get("bytes") or src.get("path")
     if isinstance(src, str | Path):
         regular_file(Path(src), f"{where} image")
     try:
         image = _open_rgb(src)
     except BadDataset as exc:
         raise BadDataset(f"{where}: {exc}") from None
+    except (
+        Image.DecompressionBombError
+    ) as exc:  # PIL's pixel cap: not an error the classification reader maps
+        raise BadDataset(f"{where}: image too large to decode: {_short(exc)}") from None
     if isinstance(ref, ImageRef) and ref.size is not None and image.size != ref.size:
         raise BadDataset(
             f"{where}: the image is {image.size[0]}x{image.size[1]} but its annotations say {ref.size[0]}x{ref.size[1]}"
@@ -117,7 +123,7 @@ def decode_mask(ref: Any, where: str) -> np.ndarray:
                     f"{where}: mask has mode {im.mode}; save class indices as a single-channel (L or P) PNG"
                 )
             return np.asarray(im).astype(np.int64)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise BadDataset(f"{where}: cannot read mask: {_short(exc)}") from None
 
 
