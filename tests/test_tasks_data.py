@@ -178,6 +178,14 @@ def test_mapping_ignores_case_spaces_and_generic_names(synthetic):
     assert map_categories({i: f"LABEL_{i}" for i in range(5)}, unnamed) == {i: i for i in range(5)}
 
 
+def test_voc_labels_map_onto_coco_names():
+    """torchvision's VOC segmenters say aeroplane/motorbike/tvmonitor/sofa where COCO says airplane/..."""
+    voc = _torchvision_categories("DeepLabV3_MobileNet_V3_Large_Weights")
+    ds = load_task_dataset("segmentation", "synthetic-segmentation", max_samples=1)
+    ds.categories = {0: "background", 1: "airplane", 2: "motorcycle", 3: "tv", 4: "couch", 5: "dining table"}
+    assert map_categories(dict(enumerate(voc)), ds) == {0: 0, 1: 1, 14: 2, 20: 3, 18: 4, 11: 5}
+
+
 def test_mapping_errors_name_the_unmatched_classes(synthetic):
     with pytest.raises(BadDataset) as info:
         map_categories({0: "person", 1: "car"}, synthetic["detection"])

@@ -230,15 +230,21 @@ def check_sample(ds: TaskDataset, s: TaskSample) -> None:
 _GENERIC = re.compile(r"^(?:label|class|cls|category|id)?[_ -]?(\d+)$")
 
 
+# Pascal VOC's names for four COCO classes, so VOC-trained models (torchvision's segmenters) map onto
+# COCO-named data and back.
+_SYNONYMS = {"aeroplane": "airplane", "motorbike": "motorcycle", "tvmonitor": "tv", "sofa": "couch"}
+
+
 def normalise_label(name: Any) -> str:
     """Compare names the way people write them: case, spaces, '_' and '-' ignored ("dining table" ==
-    "diningtable", "__background__" == "background"); generic names ("LABEL_3", "class_3", "3") become
-    "#3" so an unnamed model matches an unnamed dataset by index."""
+    "diningtable", "__background__" == "background", VOC "tvmonitor" == COCO "tv"); generic names
+    ("LABEL_3", "class_3", "3") become "#3" so an unnamed model matches an unnamed dataset by index."""
     text = str(name).strip().lower()
     generic = _GENERIC.match(text)
     if generic:
         return f"#{int(generic.group(1))}"
-    return re.sub(r"[\s_\-]+", "", text)
+    key = re.sub(r"[\s_\-]+", "", text)
+    return _SYNONYMS.get(key, key)
 
 
 _UNUSED = {"", "n/a", "na", "none"}  # torchvision's COCO list pads unused ids with "N/A"
