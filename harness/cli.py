@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--robustness", action="store_true", help="top-1 under seeded corruptions x severities")
     p.add_argument(
+        "--input-sizes",
+        default="",
+        metavar="PX,...",
+        help="input-size scaling: batch-1 latency at each square resolution, e.g. 160,224,288,384 (none by "
+        "default)",
+    )
+    p.add_argument(
         "--threads", type=_positive_int, metavar="N", help="intra-op threads (default: physical cores)"
     )
     p.add_argument("--timeout", type=float, default=1800.0, metavar="S", help="per isolated measurement")
@@ -131,6 +138,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         precisions=split_csv(args.precisions),
         min_duration_s=args.min_duration,
         robustness=args.robustness,
+        input_sizes=_int_list(args.input_sizes, "--input-sizes"),
     )
 
 

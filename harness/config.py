@@ -26,6 +26,8 @@ MIN_DURATION_S, MAX_DURATION_S = 0.05, 600.0
 MAX_DATASET_CHARS = 512
 MAX_CSV_CHARS = 4096
 MAX_EXTRA_ITEMS, MAX_EXTRA_CHARS = 16, 256
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024  # square resolutions of input-size scaling (pixels)
+MAX_INPUT_SIZES = 8
 
 
 def _union(attr: str) -> tuple[str, ...]:
@@ -69,6 +71,9 @@ class BenchmarkConfig:
     min_duration_s: float = 1.0
     robustness: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Input-size scaling: batch-1 latency at each square resolution (harness.scaling); empty = none, and
+    # then left out of to_dict so the keys of configs without it stay what they were.
+    input_sizes: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name, value in _normalise(self).items():
@@ -79,6 +84,10 @@ class BenchmarkConfig:
         d["backends"] = list(self.backends)
         d["batch_sizes"] = list(self.batch_sizes)
         d["precisions"] = list(self.precisions)
+        if self.input_sizes:
+            d["input_sizes"] = list(self.input_sizes)
+        else:
+            del d["input_sizes"]
         return d
 
     @classmethod
@@ -91,7 +100,7 @@ class BenchmarkConfig:
         if unknown:
             raise ConfigError(f"unknown benchmark setting(s): {', '.join(unknown[:5])}")
         kw = dict(data)
-        for key in ("backends", "batch_sizes", "precisions"):
+        for key in ("backends", "batch_sizes", "precisions", "input_sizes"):
             if isinstance(kw.get(key), str):
                 kw[key] = split_csv(kw[key])
         return cls(**kw)
@@ -109,6 +118,8 @@ class BenchmarkConfig:
         args += ["--min-duration", repr(self.min_duration_s)]
         if self.robustness:
             args.append("--robustness")
+        if self.input_sizes:
+            args += ["--input-sizes", ",".join(str(r) for r in self.input_sizes)]
         return args
 
 
@@ -162,6 +173,22 @@ def _batch_sizes(value: Any) -> tuple[int, ...]:
     if not sizes:
         raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE}, got nothing")
     return tuple(sorted(set(sizes)))
+
+
+def _input_sizes(value: Any) -> tuple[int, ...]:
+    """Square resolutions for input-size scaling, ascending, each once; empty is allowed (none)."""
+    items = _sequence(value, "input sizes", MAX_INPUT_SIZES)
+    sizes = set()
+    for v in items:
+        if isinstance(v, str) and re.fullmatch(r"\d{1,7}", v.strip()):
+            v = int(v)
+        r = _whole(v, "input sizes")
+        if not MIN_INPUT_SIZE <= r <= MAX_INPUT_SIZE:
+            raise ConfigError(
+                f"input sizes must be whole numbers of pixels from {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}, got {r}"
+            )
+        sizes.add(r)
+    return tuple(sorted(sizes))
 
 
 def _dataset(value: Any) -> str | None:
@@ -218,6 +245,7 @@ def _normalise(cfg: BenchmarkConfig) -> dict[str, Any]:
     if not isinstance(cfg.robustness, bool):
         raise ConfigError(f"robustness must be true or false, got {_show(cfg.robustness)}")
     out["extra"] = _extra(cfg.extra)
+    out["input_sizes"] = _input_sizes(cfg.input_sizes)
     return out
 
 

@@ -35,8 +35,8 @@ def run_isolated(target: str, payload: Any, timeout_s: float) -> ChildOutcome:
     """Call ``module:function(payload)`` in a spawned child; its return value must be picklable."""
     ctx = mp.get_context("spawn")
     recv_conn, send_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(target, payload, send_conn, os.getpid()), daemon=False)
-    t0 = time.monotonic()
+    t0 = time.monotonic()  # the child's cold start is measured from here (harness.coldstart)
+    proc = ctx.Process(target=_child_main, args=(target, payload, send_conn, os.getpid(), t0), daemon=False)
     proc.start()
     send_conn.close()
     deadline = t0 + timeout_s
@@ -124,7 +124,10 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(70)
 
 
-def _child_main(target: str, payload: Any, conn, parent_pid: int) -> None:
+def _child_main(target: str, payload: Any, conn, parent_pid: int, spawned_at: float | None = None) -> None:
+    from harness import coldstart
+
+    coldstart.set_spawned_at(spawned_at)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     try:
         module_name, _, func_name = target.partition(":")

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from harness import coldstart
 from harness.errors import HarnessError, as_harness_error, is_oom
+from harness.scaling import measure_scaling
 
 ACCURACY_BATCH = 32
 
@@ -40,6 +42,11 @@ class MeasureJob:
     input_size: list[int] | None = None  # C, H, W (needed when the model is not loaded)
     architecture: str = ""
     load_ms: float | None = None  # the parent's model load time, reported when this child loads none
+    # Input-size scaling (BenchmarkConfig.input_sizes): batch-1 latency at each square resolution; an
+    # ONNX-consuming child gets one export per resolution from the parent (str(resolution) -> facts, or
+    # {"error": reason} when that export failed).
+    input_sizes: list[int] = field(default_factory=list)
+    scaling_exports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,7 +67,11 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     from harness.timing import TimingPolicy, measure, random_batch, set_threads
 
     job = job if isinstance(job, MeasureJob) else MeasureJob(**job)
+    cold = coldstart.begin()
     from_export = bool(job.onnx_export and job.input_size and _consumes_onnx(job.backend))
+    import_runtime(job.backend, loads_model=not from_export)
+    if cold:
+        cold.mark("imports")
     if from_export:  # no torch in this process: the Runner is built from the shared ONNX file
         threads, model, architecture = job.threads, None, job.architecture
         input_size: tuple[int, ...] = tuple(int(v) for v in job.input_size or ())
@@ -71,6 +82,8 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
         model, architecture, input_size, load_ms = (
             loaded.model, loaded.architecture, loaded.input_size, loaded.load_ms,
         )  # fmt: skip
+        if cold:
+            cold.mark("model_load")
     out: dict[str, Any] = {
         "load_ms": load_ms,
         "threads": threads,
@@ -97,15 +110,19 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         raise as_harness_error(exc, f"preparing {job.backend}/{job.device}/{job.precision}") from None
     out["prepare_ms"] = (time.perf_counter() - t0) * 1000
+    if cold:
+        cold.mark("prepare")
+        out["cold_start"] = first_inference(runner, input_size, cold)
     out["provider"] = runner.provider
     out["threads"] = runner.threads
     out["info"] = dict(getattr(runner, "info", {}) or {})
     if job.calibration_source and job.precision == "int8":
         out["info"]["calibration"] = job.calibration_source
     policy = TimingPolicy(min_duration_s=job.min_duration_s, **job.timing)
+    probes = loop_probes(job.device)
     for bs in job.batch_sizes:
         try:
-            m = measure(runner, random_batch(bs, input_size), policy, job.device)  # type: ignore[arg-type]
+            m = measure(runner, random_batch(bs, input_size), policy, job.device, probes)  # type: ignore[arg-type]
             out["measurements"].append(asdict(m))
         except Exception as exc:  # noqa: BLE001 - one batch size failing must not lose the others
             err = as_harness_error(exc, f"running batch size {bs}")
@@ -113,6 +130,8 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
             if is_oom(exc):
                 _free_cuda()
     out["info"].update(getattr(runner, "info", {}) or {})  # what a runner learnt per shape (compile times)
+    if job.input_sizes:
+        out["scaling"] = measure_scaling(job, request, runner, policy)
     if job.eval_path:
         x = np.load(job.eval_path, mmap_mode="r")
         labels = np.load(job.eval_path.replace("eval_x.npy", "eval_labels.npy"))
@@ -123,6 +142,48 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
             err = as_harness_error(exc, "measuring accuracy")
             out["accuracy_error"] = str(err)
     return out
+
+
+def import_runtime(backend: str, loads_model: bool) -> None:
+    """Import what a deployment of ``backend`` imports (its declared runtime modules, and torch + timm when
+    this child loads the model), so cold start times imports apart from the engine build. A module that
+    fails to import is left for prepare() to report."""
+    import importlib
+
+    from harness.backends import BackendUnsupported, get_backend
+
+    try:
+        modules = tuple(getattr(get_backend(backend), "runtime_modules", ()))
+    except BackendUnsupported:
+        modules = ()
+    for name in (("torch", "timm") if loads_model else ()) + modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001, S112 - prepare() says why the backend cannot run
+            continue
+
+
+def first_inference(runner: Any, input_size: tuple[int, ...], cold: coldstart.ColdStart) -> dict | None:
+    """Run one image through the fresh Runner (the first answer a deployment gives) and close the
+    cold-start figures; None when that inference fails (the timed runs then record why)."""
+    from harness.timing import random_batch
+
+    try:
+        runner.sync()
+        runner.run(runner.to_input(random_batch(1, input_size)))  # type: ignore[arg-type]
+        runner.sync()
+    except Exception:  # noqa: BLE001
+        return None
+    cold.mark("first_inference")
+    return cold.to_dict()
+
+
+def loop_probes(device: str) -> list[Any]:
+    """Energy (RAPL on cpu, NVML on cuda) and, on cuda, GPU utilisation/memory, over each timed loop."""
+    from harness.energy import energy_probe
+    from harness.gpu_monitor import gpu_probe
+
+    return [p for p in (energy_probe(device), gpu_probe(device)) if p is not None]
 
 
 def _consumes_onnx(backend: str) -> bool:

@@ -100,6 +100,15 @@ class RunRecord:
     p50_interval: dict[str, Any] | None = None  # {"lo", "hi" (ms), "rel_half_width", "confidence", "n"}
     stop_reason: str | None = None  # "converged" | "max_duration" | "max_iterations" | "fixed"
     latency_notes: list[str] = field(default_factory=list)  # why p95/p99 are withheld
+    # Deployment metrics (None/empty in records made before them). Cold start: harness.coldstart.
+    cold_start: dict[str, Any] | None = None  # {origin, imports_ms, model_load_ms, prepare_ms, ...}
+    energy_j_per_image: float | None = None  # from a hardware counter (harness.energy), never estimated
+    energy: dict[str, Any] | None = None  # {source: rapl|nvml, joules, images, mean_power_w}
+    energy_note: str | None = None  # what the counter covers, or why there is none
+    gpu_util_pct: float | None = None  # NVML mean utilisation over the timed loop (cuda runs)
+    gpu_mem_peak_mb: float | None = None  # NVML peak memory of this process (cuda runs)
+    gpu_note: str | None = None  # why a cuda run has no GPU figures
+    scaling: list[dict[str, Any]] = field(default_factory=list)  # harness.scaling points (job's 1st run)
 
 
 @dataclass
@@ -271,7 +280,65 @@ def _check_run(run: Any, path: str) -> dict[str, Any]:
     check_p50_interval(run.get("p50_interval"), at(path, "p50_interval"))
     field_of(run, "stop_reason", path, expect_enum, choices=STOP_REASONS, optional=True)
     field_of(run, "latency_notes", path, expect_list_of, item=_note, optional=True, max_items=20)
+    _check_deployment_metrics(run, path)
     return run
+
+
+COLD_START_PHASES = ("imports_ms", "model_load_ms", "prepare_ms", "first_inference_ms", "total_ms")
+SCALING_STATUSES = ("ok", "failed", "unsupported")
+MAX_SCALING_POINTS = 32
+MAX_RESOLUTION = 4096
+
+
+def check_cold_start(cold: Any, path: str = "cold_start") -> dict[str, Any] | None:
+    """A run's cold-start figures (``harness.coldstart``): non-negative ms, phases within the total."""
+    if expect_dict(cold, path, optional=True) is None:
+        return None
+    field_of(cold, "origin", path, expect_str, optional=True, max_len=MAX_ID)
+    for key in COLD_START_PHASES:
+        field_of(cold, key, path, expect_number, optional=True)
+    total = cold.get("total_ms")
+    phases = sum(v for k in COLD_START_PHASES[:-1] if isinstance(v := cold.get(k), int | float))
+    if isinstance(total, int | float) and phases > total * (1 + 1e-6) + 1e-6:
+        raise SchemaError(at(path, "total_ms"), f"{total} is below the sum of its phases {phases}")
+    return cold
+
+
+def check_energy(energy: Any, path: str = "energy") -> dict[str, Any] | None:
+    if expect_dict(energy, path, optional=True) is None:
+        return None
+    field_of(energy, "source", path, expect_enum, choices=("rapl", "nvml"))
+    for key in ("joules", "mean_power_w"):
+        field_of(energy, key, path, expect_number, optional=True)
+    field_of(energy, "images", path, expect_int, optional=True, minimum=1)
+    return energy
+
+
+def _scaling_point(p: Any, path: str) -> dict[str, Any]:
+    expect_dict(p, path)
+    field_of(p, "resolution", path, expect_int, minimum=1, maximum=MAX_RESOLUTION)
+    field_of(p, "batch_size", path, expect_int, optional=True, minimum=1)
+    field_of(p, "status", path, expect_enum, choices=SCALING_STATUSES)
+    field_of(p, "error", path, expect_str, optional=True, allow_empty=True)
+    for key in ("p50_ms", "p90_ms", "mean_ms"):
+        field_of(p, key, path, expect_number, optional=True)
+    field_of(p, "iterations", path, expect_int, optional=True, minimum=0)
+    field_of(p, "stop_reason", path, expect_enum, choices=STOP_REASONS, optional=True)
+    field_of(p, "noisy", path, expect_bool, optional=True)
+    return p
+
+
+def _check_deployment_metrics(run: dict[str, Any], path: str) -> None:
+    check_cold_start(run.get("cold_start"), at(path, "cold_start"))
+    check_energy(run.get("energy"), at(path, "energy"))
+    field_of(run, "energy_j_per_image", path, expect_number, optional=True)
+    field_of(run, "gpu_util_pct", path, _percent)
+    field_of(run, "gpu_mem_peak_mb", path, expect_number, optional=True)
+    for key in ("energy_note", "gpu_note"):
+        field_of(run, key, path, expect_str, optional=True, allow_empty=True, max_len=1000)
+    field_of(
+        run, "scaling", path, expect_list_of, item=_scaling_point, optional=True, max_items=MAX_SCALING_POINTS
+    )
 
 
 def _note(value: Any, path: str) -> str | None:

@@ -32,6 +32,8 @@ from harness.timing import physical_cores
 
 DEFAULT_TIMEOUT_S = 1800.0
 CALIBRATION_SAMPLES = 64
+# RunRecord fields measured by harness.energy / harness.gpu_monitor over the timed loop
+PROBE_FIELDS = ("energy_j_per_image", "energy", "energy_note", "gpu_util_pct", "gpu_mem_peak_mb", "gpu_note")
 SAMPLE_DECIMALS = 5  # raw samples kept at 10 ns resolution: exact enough, and keeps records small
 
 
@@ -135,7 +137,8 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
             for bs in job.batch_sizes
         ], None
     acc = v.get("accuracy") or {}
-    runs = []
+    scaling = list(v.get("scaling") or [])  # the job's, stored once: on its first run
+    runs: list[RunRecord] = []
     for m in v["measurements"]:
         common = dict(
             **base,
@@ -143,6 +146,8 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
             batch_size=m["batch_size"],
             threads=v["threads"],
             load_ms=v["load_ms"],
+            cold_start=v.get("cold_start"),
+            scaling=scaling if not runs else [],
             accuracy_top1=acc.get("top1"),
             accuracy_top5=acc.get("top5"),
             info=dict(v.get("info") or {}),
@@ -169,9 +174,15 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
                 p50_interval=m.get("p50_interval"),
                 stop_reason=m.get("stop_reason"),
                 latency_notes=list(m.get("latency_notes") or []),
+                **probe_fields(m.get("probes") or {}),
             )
         )
     return runs, v.get("accuracy")
+
+
+def probe_fields(probed: dict[str, Any]) -> dict[str, Any]:
+    """The RunRecord fields the loop probes (energy, GPU monitor) filled; other keys stay out."""
+    return {k: probed[k] for k in PROBE_FIELDS if k in probed}
 
 
 @dataclass
@@ -284,6 +295,7 @@ def plan_evaluation(
             calibration_path=str(calib_path) if calib_path and precision == "int8" else None,
             calibration_source=calib_source if precision == "int8" else None,
             timing=dict(opts.timing or {}),
+            input_sizes=list(config.input_sizes),
         )
         for backend in config.backends
         for precision in config.precisions
@@ -326,12 +338,39 @@ def share_onnx_export(
     except Exception as exc:  # noqa: BLE001 - the children retry and record the reason per run
         _log(opts, f"shared ONNX export failed ({as_harness_error(exc, 'exporting')}); each job will retry")
         return None
+    sized = scaling_exports(loaded, wanted, workdir, threads, opts)
     for job in wanted:
         job.onnx_export = dict(export)
         job.input_size = list(loaded.input_size)
         job.architecture = loaded.architecture
         job.load_ms = loaded.load_ms
+        job.scaling_exports = dict(sized)
     return export
+
+
+def scaling_exports(
+    loaded: LoadedModel, jobs: list[MeasureJob], workdir: Path, threads: int, opts: Options
+) -> dict[str, dict[str, Any]]:
+    """One fixed-size ONNX export per input-size scaling resolution (other than the model's own), for
+    the children that run without torch; a size the exporter refuses maps to ``{"error": reason}``."""
+    from harness.onnx_export import export_onnx
+
+    wanted = sorted({r for j in jobs if j.precision != "int8" for r in j.input_sizes})
+    channels, native = loaded.input_size[0], tuple(loaded.input_size[1:])
+    out: dict[str, dict[str, Any]] = {}
+    for r in wanted:
+        if (r, r) == native:
+            continue
+        _log(opts, f"exporting to ONNX at {r}x{r} (input-size scaling)")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[str(r)] = export_onnx(
+                    loaded.model, (channels, r, r), workdir / "onnx" / f"model_fp32_{r}.onnx", threads=threads
+                )
+        except Exception as exc:  # noqa: BLE001 - that size's points record the reason
+            out[str(r)] = {"error": str(as_harness_error(exc, f"exporting at {r}x{r}"))}
+    return out
 
 
 def _consumes_onnx(backend: str) -> bool:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -86,6 +87,17 @@ class Measurement:
     p50_interval: dict[str, Any] | None = None  # median_interval(...) of the samples at the stop
     stop_reason: str | None = None  # one of STOP_REASONS
     latency_notes: list[str] = field(default_factory=list)  # why a percentile is withheld
+    # What the loop probes (harness.energy, harness.gpu_monitor) measured over the timed loop, by field.
+    probes: dict[str, Any] = field(default_factory=dict)
+
+
+class LoopProbe(Protocol):
+    """Something measured over exactly the timed loop (an energy counter, a GPU sampler). ``start`` runs
+    after the warm-up, ``stop`` right after the last sample; their own cost is outside the samples."""
+
+    def start(self) -> None: ...
+
+    def stop(self, duration_s: float, images: int) -> dict[str, Any]: ...
 
 
 # ---- the interval of the median ------------------------------------------------------------------------
@@ -330,8 +342,15 @@ class _Stopper:
         return False
 
 
-def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = "cpu") -> Measurement:
-    """Time ``runner.run`` on one input batch (already preprocessed float32 NCHW)."""
+def measure(
+    runner: Any,
+    batch: np.ndarray,
+    policy: TimingPolicy,
+    device: str = "cpu",
+    probes: Sequence[LoopProbe] = (),
+) -> Measurement:
+    """Time ``runner.run`` on one input batch (already preprocessed float32 NCHW); ``probes`` measure
+    over the timed loop (their results land in ``Measurement.probes``)."""
     x = runner.to_input(np.ascontiguousarray(batch))
     runner.sync()
     gpu = _GpuPeak(runner, device)
@@ -356,6 +375,8 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
     samples: list[int] = []
     stopper = _Stopper(policy)
     run, sync = runner.run, runner.sync
+    for probe in probes:
+        probe.start()
     loop_start = clock()
     while True:
         t0 = clock()
@@ -365,7 +386,12 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         samples.append(t1 - t0)
         if stopper.done(samples, t1 - loop_start):
             break
-    wall_ns = clock() - loop_start - stopper.check_ns
+    loop_end = clock()
+    bs = int(batch.shape[0])
+    probed: dict[str, Any] = {}
+    for probe in probes:  # over the whole loop, as the counters saw it (rule checks included)
+        probed.update(probe.stop((loop_end - loop_start) / 1e9, bs * len(samples)))
+    wall_ns = loop_end - loop_start - stopper.check_ns
     load_after = load_average()
     samples_ms = [s / 1e6 for s in samples]
     interval = median_interval(np.sort(np.asarray(samples_ms, dtype=np.float64)), policy.confidence)
@@ -375,7 +401,6 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
     if stopper.reason == "max_duration":
         short = f" (fewer than the {policy.min_iterations} wanted)" if capped else ""
         notes.append(f"stopped by the {policy.cap_s:g} s cap after {len(samples)} iterations{short}")
-    bs = int(batch.shape[0])
     duration_s = wall_ns / 1e9
     noise = assess(
         samples_ms,
@@ -401,6 +426,7 @@ def measure(runner: Any, batch: np.ndarray, policy: TimingPolicy, device: str = 
         p50_interval=interval,
         stop_reason=stopper.reason,
         latency_notes=latency_notes(len(samples)),
+        probes=probed,
     )
 
 

@@ -74,6 +74,9 @@ class Backend(ABC):
     precisions: tuple[str, ...] = ()  # every precision prepare() may accept (on some device)
     summary: str = ""  # one line for help texts
     consumes_onnx: bool = False  # prepares from the shared ONNX export (PrepareRequest.onnx_export) if given
+    # Modules a deployment imports to run this backend (e.g. "onnxruntime"): the child imports them first so
+    # cold start reports import time apart from engine build time (harness.coldstart).
+    runtime_modules: tuple[str, ...] = ()
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         """Cheap check before any model is loaded: a one-line reason if (device, precision) cannot run here.

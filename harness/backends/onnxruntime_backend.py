@@ -39,6 +39,7 @@ class OnnxRuntimeBackend(Backend):
     precisions = ("fp32", "fp16", "int8")
     summary = "ONNX Runtime on the exported graph (int8: static QDQ on cpu; fp16 on cuda)"
     consumes_onnx = True
+    runtime_modules = ("onnxruntime",)
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         reason = super().unsupported_reason(device, precision)

@@ -48,6 +48,7 @@ class OpenVinoBackend(Backend):
     precisions = ("fp32", "int8")
     summary = "OpenVINO on the exported graph, LATENCY hint, f32 (int8: NNCF post-training quantization)"
     consumes_onnx = True
+    runtime_modules = ("openvino",)
 
     def prepare(self, request: PrepareRequest) -> Runner:
         reason = self.unsupported_reason(request.device, request.precision)

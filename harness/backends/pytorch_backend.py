@@ -41,6 +41,7 @@ class PyTorchBackend(Backend):
     precisions = ("fp32", "fp16")
     summary = "PyTorch eager under inference_mode (fp16 via .half() on cuda)"
     runner_class: type[TorchRunner] = TorchRunner  # torch-compile subclasses this backend with its own
+    runtime_modules = ("torch",)
 
     def unsupported_reason(self, device: str, precision: str) -> str | None:
         if precision == "int8":

@@ -1,0 +1,111 @@
+"""Input-size scaling (config, CLI, record) and one real harness run on a tiny timm model that shows the
+deployment metrics end to end: cold-start phases ordered and positive, a two-resolution curve per backend,
+energy null with its reason on this machine (no powercap), no GPU fields on a cpu run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.cli import build_parser, config_from_args
+from harness.config import BenchmarkConfig, ConfigError, result_key
+from harness.record import ResultRecord, check_record_dict
+from harness.runner import Options, evaluate_model
+from store.schema import SchemaError
+from tests.test_harness_timing import _record, _run
+
+
+def test_input_sizes_are_normalised_and_absent_from_the_key_when_empty():
+    plain = BenchmarkConfig()
+    assert "input_sizes" not in plain.to_dict()  # keys of existing configs stay what they were
+    assert result_key("m", None, plain, "hw") == result_key("m", None, BenchmarkConfig(input_sizes=[]), "hw")
+    cfg = BenchmarkConfig.from_dict({"input_sizes": "288, 160,224,160"})
+    assert cfg.input_sizes == (160, 224, 288) and cfg.to_dict()["input_sizes"] == [160, 224, 288]
+    assert result_key("m", None, cfg, "hw") != result_key("m", None, plain, "hw")
+    args = build_parser().parse_args(["m", *cfg.to_cli_args()])
+    assert config_from_args(args) == cfg  # the reproduce command measures the same curve
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[8], [5000], [True], ["224px"], [224.5], list(range(100, 1000, 100)), {"a": 1}, [float("nan")]],
+)
+def test_bad_input_sizes_are_refused_in_one_line(bad):
+    with pytest.raises(ConfigError, match="input sizes") as err:
+        BenchmarkConfig(input_sizes=bad)
+    assert "\n" not in str(err.value)
+
+
+def test_cli_refuses_garbage_input_sizes():
+    args = build_parser().parse_args(["m", "--input-sizes", "160,abc"])
+    with pytest.raises(ConfigError, match="--input-sizes"):
+        config_from_args(args)
+
+
+def _record_with(run_extra: dict) -> dict:
+    return _record(_run(**run_extra))
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        [{"resolution": 0, "status": "ok"}],
+        [{"resolution": 224, "status": "maybe"}],
+        [{"resolution": 224, "status": "ok", "p50_ms": -1.0}],
+        [{"resolution": "224", "status": "ok"}],
+        [{"resolution": 224, "status": "ok"}] * 40,
+        "[{}]",
+    ],
+)
+def test_stored_scaling_points_are_checked(scaling):
+    with pytest.raises(SchemaError):
+        check_record_dict(_record_with({"scaling": scaling}))
+
+
+def test_old_records_without_the_new_fields_still_load():
+    rec = ResultRecord.from_dict(_record_with({}))
+    run = rec.runs[0]
+    assert run.cold_start is None and run.scaling == [] and run.energy_j_per_image is None
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    """One real evaluation: test_resnet (timm, random weights, native 160 px) on PyTorch and ONNX Runtime,
+    batch 1, scaled to 96 and 160 px."""
+    cfg = BenchmarkConfig(
+        backends=("pytorch", "onnxruntime"), batch_sizes=(1,), min_duration_s=0.05, input_sizes=(96, 160)
+    )
+    opts = Options(threads=1, log=lambda _m: None, timing={"max_duration_s": 0.5}, workdir=None)
+    rec = evaluate_model("test_resnet", cfg, opts)
+    d = json.loads(rec.to_json())
+    check_record_dict(d)
+    return d
+
+
+def test_real_run_records_cold_start_phases_in_order(record):
+    for run in record["runs"]:
+        assert run["status"] == "ok", run["error"]
+        cold = run["cold_start"]
+        phases = [cold[k] for k in ("imports_ms", "model_load_ms", "prepare_ms", "first_inference_ms")]
+        present = [p for p in phases if p is not None]
+        assert all(p > 0 for p in present) and sum(present) == pytest.approx(cold["total_ms"])
+        if run["backend"] == "pytorch":
+            assert cold["model_load_ms"] is not None  # this child loaded the model itself
+        else:
+            assert cold["model_load_ms"] is None  # built from the parent's ONNX export, without torch
+        assert cold["total_ms"] < 600_000
+
+
+def test_real_run_records_a_two_point_latency_curve_per_backend(record):
+    for run in record["runs"]:
+        points = run["scaling"]
+        assert [p["resolution"] for p in points] == [96, 160]
+        assert all(p["status"] == "ok" and p["p50_ms"] > 0 and p["iterations"] >= 1 for p in points), points
+
+
+def test_real_cpu_run_has_no_energy_without_a_counter_and_no_gpu_fields(record):
+    for run in record["runs"]:
+        assert run["energy_j_per_image"] is None and run["energy"] is None
+        assert run["energy_note"]  # why: no /sys/class/powercap here (or unreadable)
+        assert run["gpu_util_pct"] is None and run["gpu_note"] is None
