@@ -401,6 +401,9 @@ def test_missing_paths_and_wrong_task_formats(tmp_path, coco_det):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BadDataset, match="is not one of"):
         load_task_dataset("detection", str(tmp_path / "empty"))
+    for spec in ("digits", "synthetic-detektion", "org/name:sp lit", "a b/c", "<b>x<b>/y"):
+        with pytest.raises(BadDataset, match="is not a built-in set"):
+            load_task_dataset("detection", spec)
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(BadDataset, match="neither COCO"):
         load_task_dataset("detection", str(tmp_path / "notes.txt"))

@@ -15,6 +15,7 @@ and checked field by field, image paths may not leave their folder. Images and m
 from __future__ import annotations
 
 import json
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ from harness.errors import BadDataset
 from harness.tasks import synthetic as syn
 from harness.tasks.datasets import TaskDataset, TaskSample
 
+_HUB_ID = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}(?::[A-Za-z0-9._-]{1,64})?$"
+)
 MAX_ANNOTATION_BYTES = 512 * 1024 * 1024  # COCO train2017 instances is 448 MB; anything larger is refused
 MAX_JSON_DEPTH = 16  # a COCO file nests 5 deep (polygons); deeper is not COCO
 MAX_CLASSES = 100_000
@@ -170,6 +174,11 @@ def load_source(task: str, spec: str) -> TaskDataset:
         or "\\" in spec
     ):
         raise BadDataset(f"dataset path {_short(spec)} does not exist")
+    if not _HUB_ID.match(spec):
+        raise BadDataset(
+            f"dataset {_short(spec, 80)!r} is not a built-in set (synthetic-{task}), an existing path or a Hub id "
+            "(org/name[:split])"
+        )
     return load_hub(task, spec)
 
 
