@@ -436,6 +436,24 @@ def test_mask_folder_with_a_palette_png_and_id2label(tmp_path):
     np.testing.assert_array_equal(got.samples[0].mask, ds.samples[0].mask)
 
 
+def test_an_unnamed_class_index_is_ignored(tmp_path):
+    """ADE-style sets leave index 0 ("other") out of the class list: its pixels are not scored, and a
+    model need not know it."""
+    ds = load_task_dataset("segmentation", "synthetic-segmentation", max_samples=2)
+    root = write_mask_folder(ds, tmp_path / "seg")
+    (root / "classes.txt").write_text("\nperson\ncar\ncat\ndog\n")
+    got = load_task_dataset("segmentation", str(root))
+    assert got.categories == {1: "person", 2: "car", 3: "cat", 4: "dog"} and got.num_classes == 5
+    for a, b in zip(got.samples, ds.samples, strict=True):
+        np.testing.assert_array_equal(a.mask, np.where(b.mask == 0, 255, b.mask))
+    assert map_categories({0: "wall", 1: "person", 2: "car", 3: "cat", 4: "dog"}, got) == {
+        1: 1,
+        2: 2,
+        3: 3,
+        4: 4,
+    }
+
+
 @pytest.mark.parametrize(
     ("damage", "needle"),
     [

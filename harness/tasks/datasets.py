@@ -43,7 +43,8 @@ class TaskDataset:
     split: str
     task: str
     samples: list[TaskSample]
-    categories: dict[int, str]  # category id -> name (detection/pose); class index -> name (segmentation)
+    categories: dict[int, str]  # category id -> name (detection/pose); class index -> name (segmentation;
+    # an index below num_classes without a name is not a class: its pixels count as ignore_index)
     num_classes: int
     ignore_index: int = 255  # segmentation
     keypoint_names: tuple[str, ...] = ()  # pose
@@ -224,6 +225,9 @@ def check_sample(ds: TaskDataset, s: TaskSample) -> None:
             raise BadDataset(
                 f"{where}: mask has class {int(mask[bad][0])} outside 0..{ds.num_classes - 1} (ignore index {ds.ignore_index})"
             )
+        unnamed = [i for i in range(ds.num_classes) if i not in ds.categories]
+        if unnamed:  # e.g. ADE-style 0 = "other": an index the class list leaves out is not scored
+            mask = np.where(np.isin(mask, unnamed), ds.ignore_index, mask)
         s.mask = mask.astype(np.int64)
 
 

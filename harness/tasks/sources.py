@@ -413,10 +413,8 @@ def read_class_names(folder: Path, where: str, required: bool = True) -> dict[in
                 lines = path.read_text(encoding="utf-8").splitlines()
             except (OSError, UnicodeDecodeError) as exc:
                 raise BadDataset(f"class list {_short(path)} cannot be read: {_short(exc)}") from None
-            names = [ln.strip() for ln in lines]
-            while names and not names[-1]:
-                names.pop()
-            return _class_dict(dict(enumerate(names)), path)
+            names = [ln.strip() for ln in lines]  # an empty line: an index with no class (its pixels ignored)
+            return _class_dict({i: n for i, n in enumerate(names) if n}, path)
         obj = read_json(path, 16 * 1024 * 1024)
         if isinstance(obj, list):
             obj = dict(enumerate(obj))
@@ -452,8 +450,7 @@ def _segmentation_dataset(
         raise BadDataset(
             f"dataset {name} names {num} classes; at most {syn.IGNORE_INDEX} fit beside ignore index 255"
         )
-    full = {i: classes.get(i, f"class_{i}") for i in range(num)}
-    return TaskDataset(name, split, "segmentation", samples, full, num, ignore_index=syn.IGNORE_INDEX)
+    return TaskDataset(name, split, "segmentation", samples, classes, num, ignore_index=syn.IGNORE_INDEX)
 
 
 def load_mask_folder(task: str, root: Path) -> TaskDataset:
