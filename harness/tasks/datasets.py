@@ -10,7 +10,7 @@ annotations, only for the deterministic ``max_samples`` subset that is kept.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,7 @@ class TaskSample:
     image: Any  # PIL.Image.Image, RGB, original size
     boxes: np.ndarray | None = None  # (N, 4) float32 xyxy pixels (detection, pose person boxes)
     labels: np.ndarray | None = None  # (N,) int64 dataset category ids
-    mask: Any = (
-        None  # np.ndarray (H, W) int64 class index per pixel, ignore_index where unlabelled (None: no mask)
-    )
+    mask: Any = None  # np.ndarray (H, W) int64 class index per pixel, ignore_index where unlabelled
     keypoints: np.ndarray | None = None  # (N, K, 3) float32 x, y, visibility (pose)
     areas: np.ndarray | None = None  # (N,) float32 (COCO area; defaults to the box area)
     iscrowd: np.ndarray | None = None  # (N,) bool: COCO crowd regions (neither hits nor misses); None = none
@@ -48,7 +46,7 @@ class TaskDataset:
     num_classes: int
     ignore_index: int = 255  # segmentation
     keypoint_names: tuple[str, ...] = ()  # pose
-    keypoint_sigmas: tuple[float, ...] = field(default=())  # pose OKS sigmas
+    keypoint_sigmas: tuple[float, ...] = ()  # pose OKS sigmas
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 # the classification reader's suffixes, PIL decoding and column lookup, shared
-from harness.data import IMAGE_SUFFIXES, _pick
+from harness.data import _IMAGE_COLUMNS, IMAGE_SUFFIXES, _pick
 from harness.data import _open as _open_rgb
 from harness.errors import BadDataset
 from harness.tasks import synthetic as syn
@@ -47,7 +47,6 @@ _MASK_COLUMNS = (
     "gt",
     "target",
 )
-_IMAGE_COLUMNS = ("image", "img", "jpg", "png", "pixel_values")
 
 
 @dataclass(frozen=True)
