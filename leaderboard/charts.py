@@ -218,3 +218,46 @@ def latency_batch_curves(long: pd.DataFrame, row_ids: list[str], labels: dict[st
         legend={"orientation": "h", "y": -0.25},
     )
     return fig
+
+
+def latency_resolution_curves(
+    points: dict[str, list[tuple[int, float]]], row_ids: list[str], labels: dict[str, str]
+) -> go.Figure:
+    """Batch-1 p50 latency vs square input resolution (the records' input-size scaling), one line per
+    selected row, in the same colour per row as :func:`latency_batch_curves`."""
+    if not any(points.get(rid) for rid in row_ids):
+        return empty_figure(
+            "No input-size scaling in the picked rows (measured with --input-sizes, e.g. 160,224,288,384)."
+        )
+    fig = go.Figure()
+    all_x: set[int] = set()
+    all_y: list[float] = []
+    for i, rid in enumerate(row_ids):
+        pts = points.get(rid) or []
+        if not pts:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        all_x.update(xs)
+        all_y += ys
+        colour = PALETTE[i % len(PALETTE)]  # same index, same colour as the batch-size curves
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines+markers",
+                name=escape_plotly(labels.get(rid, rid)),
+                legendgroup=rid,
+                line={"color": colour},
+                marker={"color": colour},
+                hovertemplate="%{x} px: %{y:.3g} ms<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Latency vs input resolution (batch 1)",
+        xaxis={"title": "input resolution (px, square)", "tickvals": sorted(all_x)},
+        yaxis={"title": "p50 latency (ms)", "type": axis_type(pd.Series(all_y))},
+        height=420,
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig

@@ -240,9 +240,56 @@ def _ok_runs(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _run_mem(run: dict[str, Any]) -> float | None:
-    if run.get("device") == "cuda" and (gpu := _size(run.get("peak_gpu_mb"))) is not None:
-        return gpu
+    if run.get("device") == "cuda":
+        for key in ("peak_gpu_mb", "gpu_mem_peak_mb"):  # torch's allocator, else NVML (ONNX Runtime)
+            if (gpu := _size(run.get(key))) is not None:
+                return gpu
     return _size(run.get("peak_rss_mb"))
+
+
+_COLD_PHASES = (
+    ("imports", "imports"),
+    ("model_load", "load"),
+    ("prepare", "prepare"),
+    ("first_inference", "first"),
+)
+
+
+def deployment_fields(runs: list[dict[str, Any]], best_bs: int | None) -> dict[str, Any]:
+    """Cold start (the job's, from its first run that has one), energy per image and GPU utilisation
+    (at the best batch size) of one row's runs; missing or malformed values stay missing."""
+    cold = next((c for r in runs if (c := _dict(r.get("cold_start"))).get("total_ms") is not None), {})
+    phases = None
+    if cold:
+        parts = [(label, _size(cold.get(f"{key}_ms"))) for key, label in _COLD_PHASES]
+        phases = " · ".join(f"{label} {'—' if v is None else f'{v:.0f}'}" for label, v in parts) + " ms"
+    best = next((r for r in runs if best_bs is not None and _int(r.get("batch_size")) == best_bs), None)
+    best = best or (runs[0] if runs else {})
+    note = _str(best.get("energy_note"))
+    return {
+        "cold_start_ms": _size(cold.get("total_ms")),
+        "cold_start_phases": phases,
+        "energy_j_per_image": _size(best.get("energy_j_per_image")),
+        "energy_note": note[:300] if note else None,
+        "gpu_util_pct": _pct(best.get("gpu_util_pct")),
+    }
+
+
+def scaling_points(record: Any, backend: Any, device: Any, precision: Any) -> list[tuple[int, float]]:
+    """(resolution, p50 ms) of the measured input-size scaling points of one row of ``record``, by
+    resolution; points that failed, are malformed or repeat a resolution are left out."""
+    points: dict[int, float] = {}
+    for run in _ok_runs(record if isinstance(record, dict) else {}):
+        if (run["backend"], run["device"], run["precision"]) != (backend, device, precision):
+            continue
+        scaling = run.get("scaling")
+        for p in scaling if isinstance(scaling, list) else []:
+            if not isinstance(p, dict) or p.get("status") != "ok":
+                continue
+            r, p50 = _int(p.get("resolution")), _size(p.get("p50_ms"))
+            if r and p50 is not None and 0 < r <= 4096:
+                points.setdefault(r, p50)
+    return sorted(points.items())
 
 
 def _run_size(runs: list[dict[str, Any]], weights_mb: float | None) -> float | None:
@@ -420,6 +467,7 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "usd_per_hour": usd_per_hour,
             **unit_costs(usd_per_hour, best[0]),
             "peak_mem_mb": max(mems) if mems else None,
+            **deployment_fields(runs, best[1]),
             "size_mb": _run_size(runs, _size(model.get("size_mb"))),
             "params_m": params / 1e6 if params is not None else None,
             "gmacs": _size(model.get("gmacs")),

@@ -119,6 +119,8 @@ LOWER_BETTER = frozenset(
         "size_mb",
         "usd_per_hour",
         "cost_per_million_images",
+        "cold_start_ms",
+        "energy_j_per_image",
     }
 )
 

@@ -13,6 +13,7 @@ from harness.config import BenchmarkConfig, ConfigError, result_key
 from harness.record import ResultRecord, check_record_dict
 from harness.runner import Options, evaluate_model
 from store.schema import SchemaError
+from tests.test_app_compare import st  # noqa: F401  (the app-state fixture over a local store)
 from tests.test_harness_timing import _record, _run
 
 
@@ -109,3 +110,54 @@ def test_real_cpu_run_has_no_energy_without_a_counter_and_no_gpu_fields(record):
         assert run["energy_j_per_image"] is None and run["energy"] is None
         assert run["energy_note"]  # why: no /sys/class/powercap here (or unreadable)
         assert run["gpu_util_pct"] is None and run["gpu_note"] is None
+
+
+# ---- on the board: columns, details, the Compare curve --------------------------------------------------
+
+
+def test_the_board_shows_cold_start_energy_note_and_the_resolution_curve(st, record):  # noqa: F811
+    from leaderboard.charts import PALETTE
+    from store import layout
+    from store.table import rebuild_results_table
+    from tests._leaderboard_helpers import make_record, make_run
+    from ui import compare_tab
+
+    hostile = make_record(
+        model="other<b>x</b>",
+        runs=[
+            make_run(
+                p50=3.0,
+                cold_start={"total_ms": 1e9, "imports_ms": "x"},  # garbage phase: shown as —
+                scaling=[
+                    {"resolution": 128, "status": "ok", "p50_ms": 2.0},
+                    {"resolution": 96, "status": "failed", "error": "<img src=x>"},
+                    {"resolution": 128, "status": "ok", "p50_ms": 9.0},  # a repeat is ignored
+                ],
+            )
+        ],
+    )
+    for rec in (record, hostile):
+        st.stores.results.write_json(layout.record_path(rec["key"]), rec)
+    rebuild_results_table(st.stores.results, validate=lambda d: d)  # the hostile one skips the harness check
+    st.cache.check_every_s = 0
+    wide = st.snapshot().wide
+    mine = wide[wide.model == "test_resnet"].sort_values("backend")
+    for _, row in mine.iterrows():
+        run = next(r for r in record["runs"] if r["backend"] == row["backend"])
+        assert row["cold_start_ms"] == pytest.approx(run["cold_start"]["total_ms"])
+        assert row["cold_start_phases"].startswith("imports ") and row["energy_note"] == run["energy_note"]
+        assert pd_isna(row["energy_j_per_image"]) and pd_isna(row["gpu_util_pct"])
+    ids = [*mine.row_id, wide[wide.model == "other<b>x</b>"].row_id.iloc[0]]
+    c = compare_tab.compare(st, ids)
+    curves = list(c.scaling.data)
+    assert [list(t.x) for t in curves] == [[96, 160], [96, 160], [128]]
+    assert list(curves[2].y) == [2.0] and "<b>" not in curves[2].name
+    batch = [t for t in c.figure.data if t.name.endswith("p50 ms")]
+    assert [t.line.color for t in curves] == [t.line.color for t in batch] == list(PALETTE[:3])
+    assert "Cold start ms" in set(c.table["metric"])
+
+
+def pd_isna(v) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(v))

@@ -1,4 +1,5 @@
-"""The Compare tab: 2-6 rows side by side and their latency-vs-batch-size curves.
+"""The Compare tab: 2-6 rows side by side, their latency-vs-batch-size curves and (from their records'
+input-size scaling) their latency-vs-resolution curves, one colour per row in both.
 
 The picker offers the first rows of the Leaderboard's current view (plus what is already picked), so the
 filters there narrow the choice here.
@@ -15,8 +16,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from leaderboard import present
-from leaderboard.charts import latency_batch_curves
+from leaderboard.charts import latency_batch_curves, latency_resolution_curves
 from leaderboard.filters import FilterError, FilterState, apply_filters
+from leaderboard.load import scaling_points
 from leaderboard.markup import escape_markdown
 from store import StoreError, layout
 from ui.filter_controls import FilterControls, state_from_values
@@ -46,15 +48,21 @@ class Comparison:
     table: pd.DataFrame  # escaped Markdown cells, the best value of each metric bold
     figure: go.Figure
     note: str
+    scaling: go.Figure | None = None  # latency vs input resolution, from the records' scaling points
 
 
-def run_threads(st: AppState, row: dict) -> set[int]:
+def row_record(st: AppState, row: dict) -> Any:
+    """The row's result record from the results store, or None when it cannot be read."""
+    try:
+        return st.stores.results.read_json(layout.record_path(str(row.get("key"))))
+    except (StoreError, ValueError):
+        return None
+
+
+def run_threads(st: AppState, row: dict, rec: Any = None) -> set[int]:
     """The thread counts the row's runs used, read from its result record (the table does not carry
     them); empty when the record cannot be read."""
-    try:
-        rec = st.stores.results.read_json(layout.record_path(str(row.get("key"))))
-    except (StoreError, ValueError):
-        return set()
+    rec = row_record(st, row) if rec is None else rec
     runs = rec.get("runs") if isinstance(rec, dict) else None
     found = set()
     for run in runs if isinstance(runs, list) else []:
@@ -79,12 +87,22 @@ def compare(st: AppState, row_ids: list[str]) -> Comparison:
     snap = st.snapshot()
     if not row_ids:
         return Comparison(
-            pd.DataFrame({"metric": []}), latency_batch_curves(snap.long, [], {}), "Pick 2–6 rows to compare."
+            pd.DataFrame({"metric": []}),
+            latency_batch_curves(snap.long, [], {}),
+            "Pick 2–6 rows to compare.",
+            latency_resolution_curves({}, [], {}),
         )
     rows = snap.wide.set_index("row_id")
     labels = {r: present.row_label(rows.loc[r]) for r in row_ids if r in rows.index}
     picked = [{**rows.loc[r].to_dict(), "row_id": r} for r in row_ids if r in rows.index]
-    threads = {r["row_id"]: run_threads(st, r) for r in picked}
+    records = {r["row_id"]: row_record(st, r) for r in picked}  # each read once
+    threads = {r["row_id"]: run_threads(st, r, records[r["row_id"]]) for r in picked}
+    scaling = {
+        r["row_id"]: scaling_points(
+            records[r["row_id"]], r.get("backend"), r.get("device"), r.get("precision")
+        )
+        for r in picked
+    }
     warnings_ = present.compare_warnings(picked, threads)
     note = "" if len(row_ids) >= 2 else "Pick at least one more row to compare."
     if warnings_:
@@ -93,6 +111,7 @@ def compare(st: AppState, row_ids: list[str]) -> Comparison:
         present.compare_table(snap.wide, row_ids, mark_best=True),
         latency_batch_curves(snap.long, row_ids, labels),
         note,
+        latency_resolution_curves(scaling, row_ids, labels),
     )
 
 
@@ -103,6 +122,7 @@ class CompareTab:
     note: gr.Markdown
     table: gr.Dataframe
     plot: gr.Plot
+    scaling: gr.Plot
 
     @classmethod
     def build(cls) -> CompareTab:
@@ -119,7 +139,8 @@ class CompareTab:
                 interactive=False, elem_id="cmp-table", label="Side by side", datatype="markdown"
             )
             plot = gr.Plot(label="Latency vs batch size", elem_id="cmp-plot")
-        return cls(tab, pick, note, table, plot)
+            scaling = gr.Plot(label="Latency vs input resolution", elem_id="cmp-scaling")
+        return cls(tab, pick, note, table, plot, scaling)
 
     def on_open(self, picked: list[str] | None, **values: Any) -> dict:
         picked = list(picked or [])
@@ -131,7 +152,7 @@ class CompareTab:
     def on_pick(self, picked: list[str] | None) -> dict:
         c = compare(current(), list(picked or []))
         table = gr.Dataframe(value=c.table, datatype=["markdown"] * len(c.table.columns))
-        return {self.table: table, self.plot: c.figure, self.note: c.note}
+        return {self.table: table, self.plot: c.figure, self.note: c.note, self.scaling: c.scaling}
 
     def wire(self, controls: FilterControls) -> None:
         self.tab.select(
@@ -145,6 +166,6 @@ class CompareTab:
         self.pick.change(
             self.on_pick,
             inputs=[self.pick],
-            outputs=[self.table, self.plot, self.note],
+            outputs=[self.table, self.plot, self.note, self.scaling],
             api_visibility="private",
         )
