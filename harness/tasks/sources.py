@@ -52,10 +52,12 @@ _MASK_COLUMNS = (
 @dataclass(frozen=True)
 class ImageRef:
     """An image (or mask) not yet decoded: a path, encoded bytes or a ``{"bytes", "path"}`` dict; ``size``
-    is the (width, height) the annotations were made for, when the source says."""
+    is the (width, height) the annotations were made for, when the source says; a path under ``root``
+    must still be inside it once links are resolved (checked at decoding, for the kept samples only)."""
 
     source: Any
     size: tuple[int, int] | None = None
+    root: Path | None = None
 
 
 def _short(value: Any, limit: int = 120) -> str:
@@ -81,6 +83,8 @@ def decode_image(ref: Any, where: str):
     if isinstance(ref, Image.Image):
         return ref.convert("RGB")
     src = ref.source if isinstance(ref, ImageRef) else ref
+    if isinstance(ref, ImageRef) and ref.root is not None:
+        src = _inside(ref.root, src, where)
     if isinstance(src, dict):  # a datasets Image cell: encoded bytes, or a path to open
         src = src.get("bytes") or src.get("path")
     if isinstance(src, str | Path):
@@ -381,7 +385,7 @@ def load_coco(task: str, ann_path: Path, images_dir: Path | None) -> TaskDataset
     if not root.is_dir():
         raise BadDataset(f"image folder {_short(root)} does not exist")
     for iid, s in samples.items():
-        s.image = ImageRef(_inside(root, files[iid], f"{where} image {iid}"), sizes[iid])
+        s.image = ImageRef(files[iid], sizes[iid], root)
     return TaskDataset(
         name=f"coco:{ann_path.name}",
         split=ann_path.stem,
