@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from harness.record import check_record_dict
+from leaderboard.filters import FilterState, FrameIndex, View
 from leaderboard.load import frames_from_table
 from store.layout import RECORDS_DIR, RESULTS_TABLE
 from store.table import read_results_table
@@ -40,24 +42,51 @@ class Snapshot:
     load_s: float
     problems: list[str] = field(default_factory=list)
     stale_since: float | None = None  # set while reloads fail and these frames are the last good ones
+    index: FrameIndex = field(init=False, repr=False)  # sort orders and views of ``wide``, built lazily
+
+    def __post_init__(self) -> None:
+        self.index = FrameIndex(self.wide)
+
+    def view(self, state: FilterState) -> View:
+        """The filtered, sorted rows of ``state`` (memoised for this snapshot); FilterError as filters."""
+        return self.index.view(state)
+
+
+RECENT_S = 2.0  # a records folder changed this recently is also counted (coarse file-system clocks)
 
 
 def table_signature(store: Any) -> Any:
     """Something that changes whenever the results change: the dataset's head commit on the Hub;
-    locally the table file's stat plus the number of record files (a record the table lacks yet)."""
+    locally the table file's stat plus the records folder's modification time (records are created by
+    a rename into it, which updates it), so a check costs two stat() calls, not a listing of 100k
+    files; a folder modified in the last :data:`RECENT_S` seconds is counted as well."""
     head = getattr(store, "head", None)
     if callable(head):
         return ("head", head())
     root = getattr(store, "root", None)
-    n_records = len(store.list_files(RECORDS_DIR))
     if root is not None:
-        try:
-            st = (Path(root) / TABLE_PATH).stat()
-            return (st.st_mtime_ns, st.st_size, n_records)
-        except FileNotFoundError:
-            return (None, n_records)
+        return (_stat_of(Path(root) / TABLE_PATH), _records_mark(Path(root) / RECORDS_DIR))
+    n_records = len(store.list_files(RECORDS_DIR))
     data = store.read_bytes(TABLE_PATH)
     return (hashlib.sha1(data).hexdigest() if data is not None else None, n_records)
+
+
+def _stat_of(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _records_mark(folder: Path) -> tuple[int, int, int] | None:
+    """(mtime, inode, entry count or -1): the count only while the folder changed recently."""
+    try:
+        st = folder.stat()
+        recent = time.time() - st.st_mtime_ns / 1e9 < RECENT_S
+        return (st.st_mtime_ns, st.st_ino, len(os.listdir(folder)) if recent else -1)
+    except OSError:
+        return None
 
 
 def read_checked_table(store: Any) -> pd.DataFrame:

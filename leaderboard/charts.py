@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from leaderboard.columns import BY_NAME, DEFAULT_TASK, metric_fields
+from leaderboard.columns import BY_NAME, DEFAULT_TASK, metric_fields, primary_metric
 from leaderboard.filters import pareto_axes, pareto_front
 from leaderboard.markup import escape_plotly
 
@@ -68,6 +68,12 @@ def _sizes(params: pd.Series) -> np.ndarray:
 
 
 MAX_POINTS = 1000
+
+
+def chart_fields(task: str = DEFAULT_TASK) -> tuple[str, ...]:
+    """The columns a scatter of ``task`` reads (its axes, every colour choice, hover text, marker sizes):
+    a view hands over only these, not all forty."""
+    return ("latency_p50_ms", primary_metric(task), "throughput_ips", *COLOR_BY, "model", "params_m")
 
 
 def _hover(part: pd.DataFrame) -> pd.Series:

@@ -21,6 +21,7 @@ from leaderboard.columns import (
     metric_fields,
     visible_columns,
 )
+from leaderboard.filters import View
 from leaderboard.markup import code_block, escape_markdown, markdown_link, plain_text
 
 PAGE_SIZE = 50
@@ -33,21 +34,24 @@ def model_markdown(model: object, url: object) -> str:
 
 
 def display_page(
-    view: pd.DataFrame,
+    view: pd.DataFrame | View,
     columns: list[str] | tuple[str, ...] | None,
     page: int = 1,
     page_size: int = PAGE_SIZE,
     task: str | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str], int, int]:
-    """One page of the view as display strings with column labels (the picked columns ``task`` has).
+    """One page of the view (a frame, or a :class:`View` whose rows are taken without copying the rest)
+    as display strings with column labels (the picked columns ``task`` has).
 
     Returns (frame, gradio datatypes, row_ids of the page, page actually shown, number of pages).
-    Only ``page_size`` rows ever go to the browser.
+    Only ``page_size`` rows ever go to the browser, and only they are formatted.
     """
     cols = visible_columns(columns, task)
-    pages = max(1, math.ceil(len(view) / page_size))
+    n = view.size if isinstance(view, View) else len(view)
+    pages = max(1, math.ceil(n / page_size))
     page = min(max(1, int(page or 1)), pages)
-    part = view.iloc[(page - 1) * page_size : page * page_size]
+    start, stop = (page - 1) * page_size, page * page_size
+    part = view.page(start, stop) if isinstance(view, View) else view.iloc[start:stop]
     out = {}
     for name in cols:
         col = BY_NAME[name]

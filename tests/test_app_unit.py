@@ -140,7 +140,7 @@ def test_timer_redraws_only_when_new_results_arrive(ui, stores):
     _add(stores, make_record(model="resnet18"))
     board = ui.board
     shown = state.current().snapshot().loaded_at
-    assert board.on_tick(1, shown) == {}  # nothing new: no redraw
+    assert board.on_tick(1, shown) == {board.shown: shown}  # nothing new: no redraw
     _add(stores, make_record(model="vit_tiny_patch16_224"))
     out = board.on_tick(1, shown, family=["resnet"])
     assert "of **1** rows (2 in total)" in out[board.status] and out[board.shown] != shown

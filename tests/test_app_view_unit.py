@@ -52,8 +52,12 @@ def test_table_widths_fit_and_numbers_are_right_aligned_from_the_registry():
     assert float(widths[model][:-1]) == max(float(w[:-1]) for w in widths)
     css = leaderboard_tab.table_css(visible)
     numeric = {i for i, n in enumerate(visible) if C.column(n).numeric}
-    aligned = {int(i) for i in re.findall(r"\[data-col='(\d+)'\]", css)}
+    right = "\n".join(line for line in css.splitlines() if "flex-end" in line)
+    aligned = {int(i) for i in re.findall(r"\[data-col='(\d+)'\]", right)}
     assert numeric and aligned == numeric
+    phone = next(line for line in css.splitlines() if line.startswith("@media (max-width: 640px)"))
+    wider = {int(i) for i in re.findall(r"\[data-col='(\d+)'\]", phone)}  # names get room on a phone
+    assert wider == {i for i, n in enumerate(visible) if not C.column(n).numeric} - {0, model}
     assert "data-row" not in css
     marked = leaderboard_tab.table_css(visible, 3)
     assert "[data-row='3']" in marked and "--lb-selected" in marked

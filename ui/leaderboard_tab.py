@@ -19,13 +19,13 @@ import plotly.graph_objects as go
 import settings
 from leaderboard import columns as C
 from leaderboard import present
-from leaderboard.charts import COLOR_BY, accuracy_latency_scatter
+from leaderboard.cache import Snapshot
+from leaderboard.charts import COLOR_BY, accuracy_latency_scatter, chart_fields
 from leaderboard.filters import (
     DEFAULT_STATE,
     FilterError,
     FilterState,
     View,
-    apply_filters,
     decode_state,
     describe_empty_view,
     encode_state,
@@ -53,6 +53,7 @@ class ViewPage:
     query: str
     style: str  # CSS for this page: numeric columns right-aligned (the clicked row is added on select)
     widths: list[str]  # each visible column's share of the table's width, so the default view fits
+    columns: list[str]  # the visible columns (the table's types, pins and widths follow from them)
 
 
 def empty_message(st: AppState) -> str:
@@ -76,36 +77,41 @@ def empty_message(st: AppState) -> str:
     return "\n".join(lines)
 
 
-def filtered(wide: pd.DataFrame, fs: FilterState) -> tuple[View, str]:
+def filtered(snap: Snapshot, fs: FilterState) -> tuple[View, str]:
     """(view, problem): a filter that cannot run is reported and left out, never raised. A bad search
-    drops the search only; anything else that cannot run shows the default view."""
+    drops the search only; anything else that cannot run shows the default view. Views come from the
+    snapshot's index (memoised: a page change or the chart after the table reuses the filter)."""
     try:
-        return apply_filters(wide, fs), ""
+        return snap.view(fs), ""
     except FilterError as exc:
         problem = f"**Filter problem:** {escape_markdown(exc)}"  # it may quote the search
     try:
-        return apply_filters(wide, replace(fs, search="", regex=False)), problem
+        return snap.view(replace(fs, search="", regex=False)), problem
     except FilterError:
-        return apply_filters(wide, DEFAULT_STATE), problem
+        return snap.view(DEFAULT_STATE), problem
 
 
 def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
-    """The table side of the tab for a filter state (the hot path; the chart follows separately)."""
-    wide = st.snapshot().wide
-    view, error = filtered(wide, fs)
+    """The table side of the tab for a filter state (the hot path; the chart follows separately): only
+    the shown page is taken from the frame and formatted."""
+    snap = st.snapshot()
+    wide = snap.wide
+    view, error = filtered(snap, fs)
     frame, dtypes, row_ids, page, pages = present.display_page(
-        view.frame, fs.columns, page, PAGE_SIZE, task=fs.task
+        view, fs.columns, page, PAGE_SIZE, task=fs.task
     )
     if wide.empty:
         status = empty_message(st)
     else:
-        first = (page - 1) * PAGE_SIZE + 1 if len(view.frame) else 0
-        last = min(page * PAGE_SIZE, len(view.frame))
-        status = f"Showing **{first}–{last}** of **{len(view.frame)}** rows ({view.total} in total)."
+        n = view.size
+        first = (page - 1) * PAGE_SIZE + 1 if n else 0
+        last = min(page * PAGE_SIZE, n)
+        status = f"Showing **{first}–{last}** of **{n}** rows ({view.total} in total)."
         if view.note:
             status += f" {escape_markdown(view.note)}."
-        if view.frame.empty:
-            status = f"**{escape_markdown(describe_empty_view(wide, view_state(fs, error)))}** {RESET_HINT}"
+        if not n:
+            empty = describe_empty_view(wide, view_state(fs, error), snap.index)
+            status = f"**{escape_markdown(empty)}** {RESET_HINT}"
         if error:
             status = f"{error}\n\n{status}"
     visible = C.visible_columns(fs.columns, fs.task)
@@ -121,10 +127,12 @@ def render_view(st: AppState, fs: FilterState, page: int = 1) -> ViewPage:
         encode_state(fs),
         table_css(visible),
         column_widths(visible),
+        visible,
     )
 
 
 RESET_HINT = "Use **Reset view** to see every row."
+CHART_TITLE = "Chart: accuracy (or throughput) vs latency, with the Pareto front"
 
 
 def view_state(fs: FilterState, error: str) -> FilterState:
@@ -132,15 +140,17 @@ def view_state(fs: FilterState, error: str) -> FilterState:
     return replace(fs, search="", regex=False) if error else fs
 
 
-# relative widths: the model id needs room, a hardware profile some, a number or a short word little
+# relative widths: the model id needs room, a hardware profile some, a number or a short word little;
+# with the 15 default columns at 1440x900 every header and a 4-digit latency ("1504.00") fit unclipped
 _WEIGHTS = {
     "model": 2.6,
-    "hardware_profile": 1.5,
-    "family": 1.3,
-    "backend": 1.35,
-    "rank": 0.6,
-    "device": 0.75,
-    "precision": 0.85,
+    "hardware_profile": 1.45,
+    "family": 1.2,
+    "backend": 1.25,
+    "rank": 0.7,
+    "device": 0.8,
+    "precision": 1.2,
+    "noisy": 0.95,
 }
 
 
@@ -151,6 +161,9 @@ def column_widths(visible: list[str]) -> list[str]:
     weights = [_WEIGHTS.get(n, 1.0 if C.column(n).numeric else 1.1) for n in visible]
     total = sum(weights) or 1.0
     return [f"{100 * w / total:.2f}%" for w in weights]
+
+
+_PHONE_WORD_WIDTH = "width: 112px !important; min-width: 112px !important; max-width: 112px !important; flex: 0 0 112px !important;"
 
 
 def table_css(visible: list[str], selected: int | None = None) -> str:
@@ -165,16 +178,31 @@ def table_css(visible: list[str], selected: int | None = None) -> str:
         heads = ", ".join(f"#lb-table [data-testid='header-{i}'] .header-content" for i in cols)
         rules.append(f"{cells} {{ justify-content: flex-end; text-align: right; }}")
         rules.append(f"{heads} {{ justify-content: flex-end; text-align: right; }}")
+    words = [
+        i for i, name in enumerate(visible) if not C.column(name).numeric and name not in ("model", "rank")
+    ]
+    if words:  # on a phone the fixed 76px columns of style.css would clip names: words get more room
+        sel = ", ".join(  # the doubled id outranks style.css, which Gradio prefixes with three classes
+            f"#lb-table#lb-table [role=gridcell][data-col='{i}'], #lb-table#lb-table th[data-testid='header-{i}']"
+            for i in words
+        )
+        rules.append(f"@media (max-width: 640px) {{ {sel} {{ {_PHONE_WORD_WIDTH} }} }}")
     if selected is not None and selected >= 0:
         rules.append(f"#lb-table [data-row='{int(selected)}'] {{ background: var(--lb-selected); }}")
     return "\n".join(rules)
 
 
 def render_plot(st: AppState, fs: FilterState, color_by: str = "family") -> go.Figure:
-    """The chart of a view: the same rows as the table (every page), coloured by ``color_by``."""
-    return accuracy_latency_scatter(
-        filtered(st.snapshot().wide, fs)[0].frame, color_by=color_by, task=fs.task
-    )
+    """The chart of a view: the same rows as the table (every page), coloured by ``color_by``; built once
+    per (view, colour) and table snapshot, from only the columns it plots."""
+    snap = st.snapshot()
+    colour = color_by if color_by in COLOR_BY else "family"
+
+    def build() -> go.Figure:
+        rows = filtered(snap, fs)[0].take(chart_fields(fs.task))
+        return accuracy_latency_scatter(rows, color_by=colour, task=fs.task)
+
+    return snap.index.cached(("plot", replace(fs, columns=()), colour), build)
 
 
 def details_of(st: AppState, row_ids: list[str], index: Any) -> str:
@@ -194,7 +222,7 @@ def export_view(st: AppState, fs: FilterState, fmt: str) -> Path:
     """Write the view (raw values, the task's columns) as CSV or Parquet to the export folder; old
     exports are pruned."""
     try:
-        view = apply_filters(st.snapshot().wide, fs)
+        view = st.snapshot().view(fs)
     except FilterError as exc:
         raise gr.Error(str(exc)) from None
     out = present.export_frame(view.frame, fs.task)
@@ -239,6 +267,9 @@ class LeaderboardTab:
     style: gr.Textbox  # hidden: the table's CSS (see table_css), applied by ui/static/set_style.js
     row_ids: gr.State
     shown: gr.State  # load time of the data the table shows; the timer redraws when it changes
+    sent: gr.State  # what the browser already shows (see view_updates): unchanged parts are not re-sent
+    chart_box: gr.Accordion  # the chart is built only while this is open
+    chart_open: gr.State
     plot: gr.Plot
     color_by: gr.Dropdown
     details: gr.Markdown
@@ -269,16 +300,19 @@ class LeaderboardTab:
         details = gr.Markdown(
             "Click a row to see all its numbers and the command that reproduces it.", elem_id="lb-details"
         )
-        with gr.Row(equal_height=True):
-            color_by = gr.Dropdown(
-                label="Chart colour",
-                choices=[(label, name) for name, label in COLOR_BY.items()],
-                value="family",
-                scale=0,
-                min_width=160,
-                elem_id="lb-color",
-            )
-        plot = gr.Plot(show_label=False, elem_id="lb-plot")
+        # closed by default: drawing thousands of points costs the browser more than the table does,
+        # so the chart is built (from a capped sample) only while someone looks at it
+        with gr.Accordion(CHART_TITLE, open=False, elem_id="lb-chart") as chart_box:
+            with gr.Row(equal_height=True):
+                color_by = gr.Dropdown(
+                    label="Chart colour",
+                    choices=[(label, name) for name, label in COLOR_BY.items()],
+                    value="family",
+                    scale=0,
+                    min_width=160,
+                    elem_id="lb-color",
+                )
+            plot = gr.Plot(show_label=False, elem_id="lb-plot")
         return cls(
             controls=controls,
             status=status,
@@ -289,6 +323,9 @@ class LeaderboardTab:
             style=style,
             row_ids=gr.State([]),
             shown=gr.State(None),
+            sent=gr.State({}),
+            chart_box=chart_box,
+            chart_open=gr.State(False),
             plot=plot,
             color_by=color_by,
             details=details,
@@ -303,37 +340,76 @@ class LeaderboardTab:
     # --- outputs ----------------------------------------------------------------------------------------
     @property
     def view_outputs(self) -> list:
-        return [self.table, self.status, self.page, self.page_md, self.url_query, self.row_ids, self.style]
+        return [
+            self.table,
+            self.status,
+            self.page,
+            self.page_md,
+            self.url_query,
+            self.row_ids,
+            self.style,
+            self.sent,
+        ]
 
-    def view_updates(self, vp: ViewPage) -> dict:
-        return {
-            self.table: gr.Dataframe(
+    def view_updates(self, vp: ViewPage, sent: Any = None) -> dict:
+        """The outputs of a view, leaving out what the browser already shows (``sent``: what the last
+        update of this session sent): the table's types, pins and widths only when the columns changed,
+        and the pager, URL query and table CSS only when they differ. Every omitted component keeps its
+        value and costs the browser no re-render."""
+        sent = sent if isinstance(sent, dict) else {}
+        now = {
+            "columns": list(vp.columns),
+            "status": vp.status,
+            "page": vp.page,
+            "page_md": f"page {vp.page} / {vp.pages}",
+            "query": vp.query,
+            "style": vp.style,
+        }
+        out: dict = {self.row_ids: vp.row_ids, self.sent: now}
+        if sent.get("columns") == now["columns"]:
+            out[self.table] = vp.frame
+        else:
+            out[self.table] = gr.Dataframe(
                 value=vp.frame,
                 datatype=vp.datatypes,
                 pinned_columns=vp.pinned,
                 column_widths=list(vp.widths),
-            ),
-            self.status: vp.status,
-            self.page: vp.page,
-            self.page_md: f"page {vp.page} / {vp.pages}",
-            self.url_query: vp.query,
-            self.row_ids: vp.row_ids,
-            self.style: vp.style,
-        }
+            )
+        parts = (
+            (self.status, "status"),
+            (self.page, "page"),
+            (self.page_md, "page_md"),
+            (self.url_query, "query"),
+            (self.style, "style"),
+        )
+        out.update({comp: now[key] for comp, key in parts if key not in sent or sent[key] != now[key]})
+        return out
 
     # --- handlers (filter values arrive by FilterState field name) ----------------------------------------
-    def on_filter(self, page: Any = 1, **values: Any) -> dict:
-        return self.view_updates(render_view(current(), state_from_values(values), page_number(page)))
+    def on_filter(self, page: Any = 1, sent: Any = None, **values: Any) -> dict:
+        vp = render_view(current(), state_from_values(values), page_number(page))
+        return self.view_updates(vp, sent)
 
-    def on_prev(self, page: Any, **values: Any) -> dict:
-        return self.on_filter(page_number(page) - 1, **values)
+    def on_prev(self, page: Any, sent: Any = None, **values: Any) -> dict:
+        return self.on_filter(page_number(page) - 1, sent, **values)
 
-    def on_next(self, page: Any, **values: Any) -> dict:
-        return self.on_filter(page_number(page) + 1, **values)
+    def on_next(self, page: Any, sent: Any = None, **values: Any) -> dict:
+        return self.on_filter(page_number(page) + 1, sent, **values)
 
-    def on_plot(self, color_by: Any = "family", **values: Any) -> dict:
+    def on_plot(self, color_by: Any = "family", chart_open: Any = True, **values: Any) -> dict:
+        """The chart of the view, only while its accordion is open (else nothing is built or sent)."""
+        if chart_open is not True:
+            return {self.plot: gr.skip()}
         colour = color_by if isinstance(color_by, str) else "family"
         return {self.plot: render_plot(current(), state_from_values(values), colour)}
+
+    def on_chart_open(self, color_by: Any = "family", **values: Any) -> dict:
+        out = self.on_plot(color_by, True, **values)
+        out[self.chart_open] = True
+        return out
+
+    def on_chart_close(self) -> dict:
+        return {self.chart_open: False}
 
     def on_reset(self) -> dict:
         """Every control back to the default view, the first page drawn (the URL query is cleared)."""
@@ -354,27 +430,40 @@ class LeaderboardTab:
         out[self.shown] = snap.loaded_at
         return out
 
-    def on_tick(self, page: Any, shown: Any, color_by: Any = "family", **values: Any) -> dict:
-        """Redraw the current view only when new results arrived since it was drawn."""
+    def on_tick(
+        self,
+        page: Any,
+        shown: Any,
+        color_by: Any = "family",
+        chart_open: Any = False,
+        sent: Any = None,
+        **values: Any,
+    ) -> dict:
+        """Redraw the current view only when new results arrived since it was drawn (the chart too
+        when it is open)."""
         st = current()
         snap = st.snapshot()
         if shown == snap.loaded_at:
-            return {}
+            return {self.shown: shown}  # nothing new: no redraw (an empty dict is not an update in Gradio)
         fs = state_from_values(values)
-        out = self.view_updates(render_view(st, fs, page_number(page)))
-        out[self.plot] = render_plot(st, fs, color_by if isinstance(color_by, str) else "family")
+        out = self.view_updates(render_view(st, fs, page_number(page)), sent)
+        out.update(self.on_plot(color_by, chart_open, **values))
         out[self.shown] = snap.loaded_at
         out.update(self.controls.category_updates(snap.wide, fs))  # new families or hardware may arrive
         return out
 
-    def on_select(self, row_ids: list[str], columns: Any, evt: gr.SelectData, task: Any = None) -> dict:
+    def on_select(
+        self, row_ids: list[str], columns: Any, evt: gr.SelectData, task: Any = None, sent: Any = None
+    ) -> dict:
         """The clicked row's details, and the row marked in the table."""
         row = clicked_row(evt.index)
         fs = state_from_values({"columns": columns, "task": task})
         visible = C.visible_columns(fs.columns, fs.task)
+        style = table_css(visible, row)
         return {
             self.details: details_of(current(), row_ids or [], evt.index),
-            self.style: table_css(visible, row),
+            self.style: style,
+            self.sent: {**(sent if isinstance(sent, dict) else {}), "style": style},
         }
 
     def _export(self, fmt: str, values: dict[str, Any]) -> dict:
@@ -393,7 +482,7 @@ class LeaderboardTab:
         event.then(None, inputs=self.url_query, js=resources.text("set_url_query.js"))
         event.then(None, js=resources.text("yield_to_paint.js")).then(
             self.on_plot,
-            inputs_kwargs={"color_by": self.color_by, **fields},
+            inputs_kwargs={"color_by": self.color_by, "chart_open": self.chart_open, **fields},
             outputs=[self.plot],
             show_progress="hidden",
             api_visibility="private",
@@ -405,7 +494,7 @@ class LeaderboardTab:
         changed = gr.on(
             self.controls.triggers(),
             self.on_filter,
-            inputs_kwargs=fields,
+            inputs_kwargs={"sent": self.sent, **fields},
             outputs=view,
             trigger_mode="always_last",
             show_progress="hidden",
@@ -421,7 +510,7 @@ class LeaderboardTab:
             trigger_mode="always_last",
         ).then(
             self.on_filter,
-            inputs_kwargs=fields,
+            inputs_kwargs={"sent": self.sent, **fields},
             outputs=view,
             trigger_mode="always_last",  # a filter already running is followed by one with the latest text
             show_progress="hidden",
@@ -443,10 +532,20 @@ class LeaderboardTab:
             show_progress="hidden",
             api_visibility="private",
         )
+        self.chart_box.expand(
+            self.on_chart_open,
+            inputs_kwargs={"color_by": self.color_by, **fields},
+            outputs=[self.plot, self.chart_open],
+            show_progress="hidden",
+            api_visibility="private",
+        )
+        self.chart_box.collapse(
+            self.on_chart_close, outputs=[self.chart_open], show_progress="hidden", api_visibility="private"
+        )
         self.style.change(None, inputs=self.style, js=resources.text("set_style.js"))
         pager: dict[str, Any] = {
             "inputs": [self.page],
-            "inputs_kwargs": fields,
+            "inputs_kwargs": {"sent": self.sent, **fields},
             "outputs": view,
             "api_visibility": "private",
         }
@@ -455,8 +554,8 @@ class LeaderboardTab:
         self.table.select(
             self.on_select,
             inputs=[self.row_ids],
-            inputs_kwargs={"columns": fields["columns"], "task": fields["task"]},
-            outputs=[self.details, self.style],
+            inputs_kwargs={"columns": fields["columns"], "task": fields["task"], "sent": self.sent},
+            outputs=[self.details, self.style, self.sent],
             api_visibility="private",
         ).then(None, js=resources.text("show_details.js"))
         private: dict[str, Any] = {"api_visibility": "private"}
@@ -466,17 +565,16 @@ class LeaderboardTab:
             self.on_load,
             outputs=[*fields.values(), *view, self.shown],
             api_visibility="undocumented",  # the page's own start (a shared URL); programs use /query
-        ).then(
-            self.on_plot,
-            inputs_kwargs={"color_by": self.color_by, **fields},
-            outputs=[self.plot],
-            show_progress="hidden",
-            api_visibility="private",
         )
         self.timer.tick(
             self.on_tick,
             inputs=[self.page, self.shown],
-            inputs_kwargs={"color_by": self.color_by, **fields},
+            inputs_kwargs={
+                "color_by": self.color_by,
+                "chart_open": self.chart_open,
+                "sent": self.sent,
+                **fields,
+            },
             outputs=[*view, self.plot, self.shown, *fields.values()],
             show_progress="hidden",
             api_visibility="private",

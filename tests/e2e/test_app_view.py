@@ -136,7 +136,48 @@ def test_table_first_fits_without_sideways_scroll_and_numbers_align_right(server
     assert desk.evaluate(just, f"#lb-table [data-row='0'][data-col='{top1}'] .cell-wrap") == "flex-end"
     assert desk.evaluate(just, f"#lb-table [data-row='0'][data-col='{family}'] .cell-wrap") != "flex-end"
     assert desk.locator("#lb-more").is_visible() and not desk.locator("#lb-columns").is_visible()  # folded
+    assert _clipped(desk) == [], "default columns clipped at 1440x900"
+    assert "3009.27" in desk.inner_text("#lb-table")  # a 4-digit latency, shown whole (the page is sorted)
     shot(desk, "view-leaderboard-desktop")
+
+
+# every header and cell of the table whose text does not fit its box (shown with an ellipsis); on a
+# phone the Model column (data-col 1, fixed 150px) may end long ids in an ellipsis
+_CLIPPED = """(skipModel) => [...document.querySelectorAll(
+    '#lb-table [role=gridcell] span, #lb-table [role=columnheader] span')]
+  .filter(e => !(skipModel && e.closest("[data-col='1']")))
+  .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.trim())
+  .filter(t => t).slice(0, 10)"""
+
+
+def _clipped(page, skip_model: bool = False) -> list[str]:
+    return page.evaluate(_CLIPPED, skip_model)
+
+
+def test_default_columns_fit_unclipped_on_a_phone_too(server, phone):
+    _open(phone, server + "?sort=latency_p50_ms&desc=1")  # the 4-digit latencies first
+    assert "3009.27" in phone.inner_text("#lb-table")
+    assert _clipped(phone, skip_model=True) == [], "default columns clipped at 390x844"
+    shot(phone, "view-leaderboard-phone-sorted")
+
+
+def test_chart_is_built_only_while_its_accordion_is_open(server, desk):
+    _open(desk, server)
+    desk.wait_for_timeout(500)
+    assert desk.locator("#lb-plot .scatterlayer .point").count() == 0  # closed: nothing drawn or sent
+    desk.click("#lb-chart")
+    desk.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 40")
+    assert desk.evaluate(_PLOTTED) == 2 * N_MODELS  # the same rows as the table
+    desk.locator("#lb-pareto input").click()  # open: a filter redraws it with the table's rows
+    desk.wait_for_selector("#lb-status:has-text('Pareto only')")
+    shown = int(re.search(r"of (\d+) rows", _status(desk)).group(1))
+    assert 0 < shown < 2 * N_MODELS
+    desk.wait_for_function(f"() => ({_PLOTTED})() === {shown}")
+
+
+# how many rows the chart plots (its marker traces; the front's line repeats some of them)
+_PLOTTED = """() => (document.querySelector('#lb-plot .js-plotly-plot')?.data || [])
+  .filter(t => t.mode === 'markers').reduce((n, t) => n + (t.text || []).length, 0)"""
 
 
 def test_clicked_row_is_marked_and_its_details_are_in_view(server, desk):
@@ -159,6 +200,7 @@ def test_clicked_row_is_marked_and_its_details_are_in_view(server, desk):
 
 def test_chart_log_axis_family_colours_hover_names_and_plain_legend(server, desk):
     _open(desk, server)
+    desk.click("#lb-chart")
     desk.locator("#lb-plot").scroll_into_view_if_needed()
     desk.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 40")
     layout_ = desk.evaluate("() => document.querySelector('#lb-plot .js-plotly-plot').layout")
