@@ -99,3 +99,9 @@ def rows_shown(page) -> int:
 def open_board(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("#lb-status:has-text('Showing'), #lb-status:has-text('No rows match')")
+
+
+def open_chart(page) -> None:
+    """Open the chart's accordion (closed by default: the chart is built only while it is open)."""
+    page.locator("#lb-chart").get_by_text("Chart:", exact=False).first.click()
+    page.wait_for_selector("#lb-plot .js-plotly-plot")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from store import LocalDatasetStore, layout
-from tests.e2e._app import ROOT, open_board, require_browser, rows_shown, running_app, shot
+from tests.e2e._app import ROOT, open_board, open_chart, require_browser, rows_shown, running_app, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +93,7 @@ def test_leaderboard_filter_sort_url_and_details(server, page):
     open_board(page, server)
     assert rows_shown(page) == 2
     assert page.locator("#lb-table [role=gridcell] a:has-text('test_vit')").count() == 1  # links out
-    page.wait_for_selector("#lb-plot .js-plotly-plot")  # the chart draws both rows' points
+    open_chart(page)  # the chart draws both rows' points
     page.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 2")
     shot(page, "leaderboard")
 

@@ -20,7 +20,7 @@ import pytest
 from eval_queue.entry import FAILED, make_entry, utc_now
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import open_board, require_browser, running_app, shot
+from tests.e2e._app import open_board, open_chart, require_browser, running_app, shot
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "markup-admin"
@@ -90,6 +90,7 @@ def test_planted_markup_is_shown_as_text_and_never_fetched(server, trap, page):
         assert prefix + payload in table_text, f"{prefix}<img ...> is not visible as text in the table"
 
     # the chart (hover labels are built from the same strings)
+    open_chart(page)
     page.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 1")
     for point in page.locator("#lb-plot .scatterlayer .point").all():
         point.hover(force=True)

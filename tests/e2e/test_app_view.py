@@ -12,7 +12,7 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import require_browser, running_app, shot
+from tests.e2e._app import open_chart, require_browser, running_app, shot
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -165,7 +165,7 @@ def test_chart_is_built_only_while_its_accordion_is_open(server, desk):
     _open(desk, server)
     desk.wait_for_timeout(500)
     assert desk.locator("#lb-plot .scatterlayer .point").count() == 0  # closed: nothing drawn or sent
-    desk.click("#lb-chart")
+    open_chart(desk)
     desk.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 40")
     assert desk.evaluate(_PLOTTED) == 2 * N_MODELS  # the same rows as the table
     desk.locator("#lb-pareto input").click()  # open: a filter redraws it with the table's rows
@@ -200,7 +200,7 @@ def test_clicked_row_is_marked_and_its_details_are_in_view(server, desk):
 
 def test_chart_log_axis_family_colours_hover_names_and_plain_legend(server, desk):
     _open(desk, server)
-    desk.click("#lb-chart")
+    open_chart(desk)
     desk.locator("#lb-plot").scroll_into_view_if_needed()
     desk.wait_for_function("() => document.querySelectorAll('#lb-plot .scatterlayer .point').length >= 40")
     layout_ = desk.evaluate("() => document.querySelector('#lb-plot .js-plotly-plot').layout")

@@ -8,7 +8,7 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import open_board, require_browser, running_app, shot
+from tests.e2e._app import open_board, open_chart, require_browser, running_app, shot
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -92,6 +92,7 @@ def test_switching_tasks_shows_each_tasks_columns_chart_and_url(server, browser,
     ctx, page = _page(browser, viewport, **extra)
     try:
         open_board(page, server)
+        open_chart(page)  # it stays open while the task changes, and redraws for each
         _wait_header(page, "Top-1 %")
         _only_its_metrics(page, "classification")
         assert page.locator("#lb-task input[value='classification']").is_checked()
