@@ -59,12 +59,19 @@ def synthetic():
 
 
 def test_synthetic_sets_are_deterministic(synthetic):
-    again = load_task_dataset("detection", "synthetic-detection")
+    fresh = syn.detection_samples()  # drawn again, not the loader's cached copy
     first = synthetic["detection"]
-    assert len(first) == len(again) >= 24
-    for a, b in zip(first.samples, again.samples, strict=True):
-        assert a.image_id == b.image_id and a.image.tobytes() == b.image.tobytes()
-        np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert len(first) == len(fresh) >= 24
+    for a, b in zip(first.samples, fresh, strict=True):
+        assert a.image_id == b["image_id"] and a.image.tobytes() == b["image"].tobytes()
+        np.testing.assert_array_equal(a.boxes, b["boxes"])
+    # every load gets its own copy: changing one set does not change the next
+    mine = load_task_dataset("segmentation", "synthetic-segmentation")
+    mine.samples[0].mask[:] = 0
+    mine.samples[0].image.paste((1, 2, 3), (0, 0, 10, 10))
+    again = load_task_dataset("segmentation", "synthetic-segmentation")
+    assert (again.samples[0].mask != 0).any()
+    assert again.samples[0].image.getpixel((0, 0)) != (1, 2, 3)
 
 
 def test_synthetic_detection_boxes_fit_their_pixels(synthetic):

@@ -9,6 +9,7 @@ annotations, only for the deterministic ``max_samples`` subset that is kept.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -95,37 +96,46 @@ def load_task_dataset(task: str, spec: str, max_samples: int | None = None) -> T
     return ds
 
 
+_GENERATORS = {
+    "detection": syn.detection_samples,
+    "segmentation": syn.segmentation_samples,
+    "pose": syn.pose_samples,
+}
+
+
+@functools.lru_cache(maxsize=len(_GENERATORS))
+def _generated(task: str) -> tuple[dict, ...]:
+    """Drawn once per process (a few hundred ms); callers get copies they may change."""
+    return tuple(_GENERATORS[task]())
+
+
+def _copy(fields: dict) -> TaskSample:
+    return TaskSample(**{k: v.copy() if hasattr(v, "copy") else v for k, v in fields.items()})
+
+
 def synthetic_dataset(task: str) -> TaskDataset:
     """The built-in set of a task (see harness.tasks.synthetic); deterministic, 128-160 px images."""
+    if task not in _GENERATORS:
+        raise BadDataset(f"no synthetic set for task {task!r}")
+    samples = [_copy(s) for s in _generated(task)]
     if task == "detection":
-        samples = [TaskSample(**s) for s in syn.detection_samples()]
-        return TaskDataset(
-            "synthetic-detection",
-            "test",
-            task,
-            samples,
-            dict(syn.DETECTION_CATEGORIES),
-            len(syn.DETECTION_CATEGORIES),
-        )
+        cats = dict(syn.DETECTION_CATEGORIES)
+        return TaskDataset("synthetic-detection", "test", task, samples, cats, len(cats))
     if task == "segmentation":
-        samples = [TaskSample(**s) for s in syn.segmentation_samples()]
         names = dict(enumerate(syn.SEGMENTATION_CLASSES))
         return TaskDataset(
             "synthetic-segmentation", "test", task, samples, names, len(names), ignore_index=syn.IGNORE_INDEX
         )
-    if task == "pose":
-        samples = [TaskSample(**s) for s in syn.pose_samples()]
-        return TaskDataset(
-            "synthetic-pose",
-            "test",
-            task,
-            samples,
-            {1: "person"},
-            1,
-            keypoint_names=syn.COCO_KEYPOINT_NAMES,
-            keypoint_sigmas=syn.COCO_KEYPOINT_SIGMAS,
-        )
-    raise BadDataset(f"no synthetic set for task {task!r}")
+    return TaskDataset(
+        "synthetic-pose",
+        "test",
+        task,
+        samples,
+        {1: "person"},
+        1,
+        keypoint_names=syn.COCO_KEYPOINT_NAMES,
+        keypoint_sigmas=syn.COCO_KEYPOINT_SIGMAS,
+    )
 
 
 def subset(ds: TaskDataset, max_samples: int | None) -> TaskDataset:
