@@ -35,13 +35,14 @@ def test_specs_list_the_builtins_in_canonical_order_without_importing_runtimes()
         "import json, sys; from harness.backends import backend_specs; from harness import config;"
         "specs = [s.__dict__ for s in backend_specs()];"
         "print(json.dumps({'specs': specs, 'backends': config.BACKENDS, 'devices': config.DEVICES,"
-        "'precisions': config.PRECISIONS, 'heavy': [m for m in ('onnxruntime', 'torch') if m in sys.modules]}))"
+        "'precisions': config.PRECISIONS, 'heavy': [m for m in ('onnxruntime', 'torch', 'litert_torch', 'ai_edge_litert') if m in sys.modules]}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["heavy"] == []
-    assert [s["name"] for s in got["specs"]][:4] == ["pytorch", "onnxruntime", "openvino", "torch-compile"]
+    names = ["pytorch", "onnxruntime", "openvino", "torch-compile", "onnxruntime-trt", "litert"]
+    assert [s["name"] for s in got["specs"]][:6] == names
     assert [s["name"] for s in got["specs"]] == got["backends"]
     assert got["devices"] == ["cpu", "cuda"] and got["precisions"] == ["fp32", "fp16", "int8"]
     assert all(s["summary"] and "\n" not in s["summary"] for s in got["specs"])

@@ -118,6 +118,8 @@ _BUILTIN_MODULES = (
     "harness.backends.onnxruntime_backend",
     "harness.backends.openvino_backend",
     "harness.backends.torch_compile_backend",
+    "harness.backends.onnxruntime_trt_backend",
+    "harness.backends.litert_backend",
 )
 _REGISTRY: dict[str, type[Backend]] = {}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}(?:-[a-z0-9_]+)*$")  # e.g. onnxruntime-trt, torch-compile

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
 
 # (workdir, id(model), input_size, weight fingerprint) -> export facts; the export is reused across precisions/batches.
 _EXPORTS: dict[tuple[str, int, tuple[int, ...], float], dict[str, Any]] = {}
@@ -35,8 +36,8 @@ _EXPORTS: dict[tuple[str, int, tuple[int, ...], float], dict[str, Any]] = {}
 @register_backend
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
-    devices = ("cpu", "cuda")
-    precisions = ("fp32", "fp16", "int8")
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     summary = "ONNX Runtime on the exported graph (int8: static QDQ on cpu; fp16 on cuda)"
     consumes_onnx = True
     runtime_modules = ("onnxruntime",)
@@ -51,18 +52,47 @@ class OnnxRuntimeBackend(Backend):
             return "onnxruntime int8 is measured on cpu only (CUDA EP has no QDQ int8 kernels)"
         return None
 
+    def execution_provider(self, device: str) -> str:
+        """The provider this backend measures on ``device`` (the one that must end up first in the session)."""
+        return CUDA if device == "cuda" else CPU
+
+    def providers(self, request: PrepareRequest) -> list[Any]:
+        """The session's provider list, with options: explicit, so two records are comparable."""
+        if request.device != "cuda":
+            return [CPU]
+        # CPU stays last for the few shape ops the CUDA EP leaves (ORT assigns them there anyway).
+        return [(CUDA, cuda_provider_options(_device_id(request))), CPU]
+
+    def graph(self, request: PrepareRequest, export: dict[str, Any], info: dict[str, Any]) -> Path:
+        """The ONNX file to run for the request's precision (fp32 export, int8 QDQ, fp16 conversion)."""
+        workdir = Path(request.workdir)
+        model_path = Path(export["path"])
+        if request.precision == "int8":
+            model_path, info["quantization"] = _quantize(request, model_path, workdir)
+            info["onnx_size_mb"] = info["quantization"]["size_mb"]
+        elif request.precision == "fp16":
+            model_path = _to_fp16(model_path, workdir)
+            info["onnx_size_mb"] = model_path.stat().st_size / 2**20
+        return model_path
+
+    def runner(self, session: Any, request: PrepareRequest, info: dict[str, Any]) -> Runner:
+        provider = self.execution_provider(request.device)
+        if request.device == "cuda":
+            runner = CudaOrtRunner(session, provider, request.threads, info)
+            runner.device_id = _device_id(request)
+            return runner
+        return CpuOrtRunner(session, provider, request.threads, info)
+
     def prepare(self, request: PrepareRequest) -> Runner:
         import onnxruntime as ort
 
-        device, precision = request.device, request.precision
-        reason = self.unsupported_reason(device, precision)
+        reason = self.unsupported_reason(request.device, request.precision)
         if reason:
             raise BackendUnsupported(reason)
-        provider = CUDA if device == "cuda" else CPU
+        provider = self.execution_provider(request.device)
         if provider not in ort.get_available_providers():
             raise BackendUnsupported(
-                f"onnxruntime {ort.__version__} here has no {provider} "
-                f"(available: {', '.join(ort.get_available_providers())}); install onnxruntime-gpu for cuda"
+                missing_provider_reason(provider, ort.__version__, ort.get_available_providers())
             )
 
         workdir = Path(request.workdir)
@@ -76,27 +106,94 @@ class OnnxRuntimeBackend(Backend):
             "export_fallback_reason": export["fallback_reason"],
             "quantization": None,
         }
-        model_path = Path(export["path"])
-        if precision == "int8":
-            model_path, info["quantization"] = _quantize(request, model_path, workdir)
-            info["onnx_size_mb"] = info["quantization"]["size_mb"]
-        elif precision == "fp16":
-            model_path = _to_fp16(model_path, workdir)
-            info["onnx_size_mb"] = model_path.stat().st_size / 2**20
+        model_path = self.graph(request, export, info)
         info["model_file"] = model_path.name
 
-        session = _session(model_path, provider, request.threads, request.options)
+        if provider != CPU:
+            info.update(preload_gpu_libraries(ort, provider))
+        try:
+            session = _session(model_path, self.providers(request), request.threads)
+        except Exception as exc:  # noqa: BLE001 - a GPU EP that cannot start (no device, no libraries)
+            if provider == CPU:
+                raise
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise BackendUnsupported(f"onnxruntime could not start {provider}: {first[:300]}") from None
         in_use = session.get_providers()
         if in_use[0] != provider:
             raise BackendUnsupported(
-                f"onnxruntime fell back to {in_use[0]} instead of {provider} (check CUDA libs)"
+                f"onnxruntime fell back to {in_use[0]} instead of {provider} ({LIBRARY_HINT.get(provider, '')})"
             )
         info["providers"] = in_use
-        if device == "cuda":
-            runner = CudaOrtRunner(session, provider, request.threads, info)
-            runner.device_id = int(request.options.get("device_id", 0))
-            return runner
-        return CpuOrtRunner(session, provider, request.threads, info)
+        if provider != CPU:
+            options = session.get_provider_options().get(provider, {})
+            info["provider_options"] = {k: options[k] for k in sorted(options) if k in RECORDED_OPTIONS}
+        return self.runner(session, request, info)
+
+
+def cuda_provider_options(device_id: int) -> dict[str, Any]:
+    """CUDA EP settings, spelled out although most are ORT's defaults, so a change of default between ORT
+    releases cannot silently change what a record measured: exhaustive cuDNN algorithm search (the best
+    convolution per shape, found during warm-up) with its full workspace, copies on the compute stream."""
+    return {
+        "device_id": device_id,
+        "cudnn_conv_algo_search": "EXHAUSTIVE",
+        "cudnn_conv_use_max_workspace": "1",
+        "do_copy_in_default_stream": "1",
+    }
+
+
+# Provider options kept in the record (the EPs report dozens; these are the ones that change the numbers).
+RECORDED_OPTIONS = frozenset(
+    {
+        "device_id",
+        "cudnn_conv_algo_search",
+        "cudnn_conv_use_max_workspace",
+        "do_copy_in_default_stream",
+        "trt_fp16_enable",
+        "trt_engine_cache_enable",
+        "trt_timing_cache_enable",
+        "trt_builder_optimization_level",
+        "trt_max_workspace_size",
+    }
+)
+
+
+# What ORT needs to load a GPU provider it lists but cannot start (it then runs the graph elsewhere, quietly).
+LIBRARY_HINT = {
+    CUDA: "CUDA 12 and cuDNN 9 libraries not found: requirements-gpu.txt brings them as nvidia-* wheels",
+    TENSORRT: "TensorRT libraries not found: requirements-gpu.txt installs tensorrt",
+}
+
+
+def missing_provider_reason(provider: str, version: str, available: list[str]) -> str:
+    """Why a GPU provider cannot run here: the CPU wheel has neither CUDA nor TensorRT."""
+    return (
+        f"onnxruntime {version} here has no {provider} (available: {', '.join(available)}); "
+        "a GPU worker installs requirements-gpu.txt (onnxruntime-gpu) instead of the CPU wheel"
+    )
+
+
+def preload_gpu_libraries(ort: Any, provider: str) -> dict[str, Any]:
+    """Load the CUDA/cuDNN (and TensorRT) libraries from their pip wheels before the session, so a GPU
+    provider can start in a child that never imported torch: ``onnxruntime.preload_dlls`` (ORT >= 1.21)
+    finds the nvidia-* wheels; ``import tensorrt`` loads libnvinfer, which ORT's TensorRT EP then finds by
+    its soname. Either missing is not an error here: the provider check after the session says so."""
+    facts: dict[str, Any] = {}
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+    if provider == TENSORRT:
+        try:
+            import tensorrt
+
+            facts["tensorrt"] = str(tensorrt.__version__)
+        except ImportError:
+            facts["tensorrt"] = None
+    return facts
+
+
+def _device_id(request: PrepareRequest) -> int:
+    return int(request.options.get("device_id", 0))
 
 
 class CpuOrtRunner(Runner):
@@ -226,7 +323,7 @@ def _topological_sort(graph: Any) -> None:
     graph.node.extend(copies)
 
 
-def _session(path: Path, provider: str, threads: int, options: dict[str, Any]) -> Any:
+def _session(path: Path, providers: list[Any], threads: int) -> Any:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -235,7 +332,4 @@ def _session(path: Path, provider: str, threads: int, options: dict[str, Any]) -
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    providers: list[Any] = [provider]
-    if provider == CUDA:
-        providers = [(CUDA, {"device_id": int(options.get("device_id", 0))}), CPU]  # CPU only for shape ops
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
