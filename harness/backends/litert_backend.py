@@ -65,7 +65,9 @@ class LiteRTBackend(Backend):
                 import torchao.quantization.pt2e  # noqa: F401
                 from ai_edge_litert import interpreter as _  # noqa: F401 - the runtime must be installed too
         except ImportError as e:
-            raise BackendUnsupported(f"litert needs litert-torch and ai-edge-litert ({e})") from None
+            raise BackendUnsupported(
+                f"litert needs {e.name or e}: pip install -r requirements-runtimes.txt"
+            ) from None
         litert_torch.config.show_progress = False
         workdir = Path(request.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
