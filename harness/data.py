@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -123,7 +125,24 @@ def _load_dir(path: Path) -> EvalDataset:
     )
 
 
+def open_regular(path: str | Path, what: str = "image") -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (symlinks to one are fine). A FIFO, device or
+    folder is refused without blocking: the open is non-blocking and the check is on the open descriptor,
+    so a file swapped for a FIFO after a listing cannot hang the reader."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, TypeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise BadDataset(f"{what} {str(path)[:120]} cannot be read: {reason}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadDataset(f"{what} {str(path)[:120]} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def _open(src: Any):
+    """An RGB PIL image from a PIL image, encoded bytes, a datasets Image cell or a path. Anything else, a
+    file that is not an image, a special file or an image over PIL's pixel cap is a one-line BadDataset."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -135,9 +154,11 @@ def _open(src: Any):
             src = src.get("path")
         if isinstance(src, bytes):
             return Image.open(io.BytesIO(src)).convert("RGB")
-        with Image.open(src) as im:
+        if not isinstance(src, str | Path):
+            raise BadDataset(f"image is a {type(src).__name__}, not an image, encoded bytes or a path")
+        with open_regular(src) as fh, Image.open(fh) as im:
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, TypeError) as exc:
+    except (OSError, UnidentifiedImageError, TypeError, ValueError, Image.DecompressionBombError) as exc:
         raise BadDataset(f"cannot read image {str(src)[:120]}: {exc}") from None
 
 

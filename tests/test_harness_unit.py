@@ -4,6 +4,7 @@ the timing loop and process isolation. Tiny models, real libraries."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -213,6 +214,44 @@ def test_parquet_and_saved_dataset(tmp_path):
     assert len(data.load_dataset_spec(f"{tmp_path / 'dd'}:train")) == 40
     with pytest.raises(errors.BadDataset, match="no split 'val'"):
         data.load_dataset_spec(f"{tmp_path / 'dd'}:val")
+
+
+def test_imagefolder_image_swapped_for_a_fifo_is_refused_not_opened(tmp_path):
+    """A file listed as an image and then replaced by a FIFO (or a hostile dataset pointing at one) must
+    give a one-line error, never block the evaluation."""
+    root = _write_imagefolder(tmp_path / "imgs")
+    victim = sorted((root / "class_0").iterdir())[0]
+    victim.unlink()
+    os.mkfifo(victim)
+    assert len(data.load_dataset_spec(str(root))) == 8  # a FIFO found while listing is left out
+    with pytest.raises(errors.BadDataset, match="not a regular file"):  # one swapped in later: refused
+        data._open(str(victim))
+
+
+@pytest.mark.parametrize(
+    ("cell", "match"),
+    [
+        ({"bytes": None, "path": "/dev/zero"}, "not a regular file"),
+        ({"bytes": None, "path": "/no/such/image.png"}, "cannot be read"),
+        ({"bytes": None, "path": None}, "NoneType"),
+        (12345, "int, not an image"),
+        (b"not an image at all", "cannot read image"),
+    ],
+)
+def test_hostile_image_cells_are_one_line_errors(cell, match):
+    with pytest.raises(errors.BadDataset, match=match) as info:
+        data._open(cell)
+    assert "\n" not in str(info.value)
+
+
+def test_decompression_bomb_is_a_bad_dataset_not_a_crash(tmp_path, monkeypatch):
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 64)  # 4096 pixels is over twice the cap: PIL refuses
+    with pytest.raises(errors.BadDataset, match="cannot read image"):
+        data._open(str(path))
 
 
 @pytest.mark.parametrize("spec", ["/no/such/dir", "./missing", "missing.parquet"])
