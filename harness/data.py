@@ -158,7 +158,9 @@ def _open(src: Any):
             raise BadDataset(f"image is a {type(src).__name__}, not an image, encoded bytes or a path")
         with open_regular(src) as fh, Image.open(fh) as im:
             return im.convert("RGB")
-    except (OSError, UnidentifiedImageError, TypeError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # over PIL's pixel cap: refused before it is decoded
+        raise BadDataset(f"image too large to decode {str(src)[:120]}: {exc}") from None
+    except (OSError, UnidentifiedImageError, TypeError, ValueError) as exc:
         raise BadDataset(f"cannot read image {str(src)[:120]}: {exc}") from None
 
 
