@@ -5,7 +5,8 @@ the same module on the new shape; ONNX-consuming backends build from a fixed-siz
 for that resolution (one export per size, not one dynamic-H/W graph, so every size is optimised by the
 runtime as a deployment at that size would be). The model's own resolution reuses the main Runner. A
 size the model refuses (a ViT with a fixed patch grid) is a ``failed`` point with the model's reason;
-int8 is not scaled (its calibration images are at the native resolution) and says so.
+int8 is measured at the native resolution only (its calibration images are at that size) and says so
+for the others.
 
 The points ride on the job's first run (``RunRecord.scaling``; the job's other runs leave it empty).
 Each point is timed by :func:`harness.timing.measure` with the job's policy, so the same rules hold.
@@ -19,7 +20,7 @@ from typing import Any
 
 from harness.errors import as_harness_error
 
-INT8_REASON = "input-size scaling is measured for fp32/fp16 (int8 calibration images are at the native size)"
+INT8_REASON = "int8 is scaled at the native size only (its calibration images are at that size)"
 
 
 def point(resolution: int, status: str, **fields: Any) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def measure_scaling(job: Any, request: Any, runner: Any, policy: Any) -> list[di
     channels, native = int(request.input_size[0]), tuple(int(v) for v in request.input_size[1:])
     points = []
     for r in sorted({int(v) for v in job.input_sizes}):
-        if job.precision == "int8":
+        if job.precision == "int8" and (r, r) != native:
             points.append(point(r, "unsupported", error=INT8_REASON))
             continue
         size = (channels, r, r)

@@ -161,3 +161,34 @@ def pd_isna(v) -> bool:
     import pandas as pd
 
     return bool(pd.isna(v))
+
+
+def test_a_refused_size_keeps_the_models_reason_and_int8_scales_at_its_native_size_only(tmp_path):
+    import torch
+
+    from harness.backends import PrepareRequest, get_backend
+    from harness.measure import MeasureJob
+    from harness.scaling import measure_scaling
+    from harness.timing import TimingPolicy
+
+    fixed = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10)).eval()  # 32 px only
+    request = PrepareRequest(fixed, (3, 32, 32), "cpu", "fp32", 1, tmp_path)
+    runner = get_backend("pytorch").prepare(request)
+    policy = TimingPolicy(min_duration_s=0.05, warmup_s=0.0, max_duration_s=0.2)
+    job = MeasureJob("m", None, "pytorch", "cpu", "fp32", [1], 1, 0.05, str(tmp_path), input_sizes=[48, 32])
+    ok, refused = measure_scaling(job, request, runner, policy)  # ascending
+    assert ok["resolution"] == 32 and ok["status"] == "ok" and ok["p50_ms"] > 0
+    assert refused["resolution"] == 48 and refused["status"] == "failed" and "48x48" in refused["error"]
+    assert "shapes cannot be multiplied" in refused["error"]  # the model's own words
+    job.precision = "int8"
+    native, other = measure_scaling(job, request, runner, policy)
+    assert native["status"] == "ok" and other["status"] == "unsupported" and "native size" in other["error"]
+    job.precision, job.backend = "fp32", "onnxruntime"
+    no_export = measure_scaling(job, replace_export(request), runner, policy)[1]
+    assert no_export["status"] == "failed" and "ONNX export at 48x48 failed" in no_export["error"]
+
+
+def replace_export(request):
+    from dataclasses import replace
+
+    return replace(request, model=None, onnx_export={"path": "/nonexistent.onnx"})
