@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.backends import backend_specs
-from harness.config import DEVICES, PRECISIONS, BenchmarkConfig, ConfigError, split_csv
+from harness.config import DEFAULT_TASK, DEVICES, PRECISIONS, BenchmarkConfig, ConfigError, split_csv
 from harness.errors import EXIT_BAD_INPUT, BadConfig, HarnessError, as_harness_error
+from harness.tasks import TASK_NAMES
 
 EXIT_OK, EXIT_NO_MEASUREMENT = 0, 1
 
@@ -41,11 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Also: python -m harness compare BASELINE.json CURRENT.json",
     )
     p.add_argument(
-        "model", metavar="MODEL", help="timm architecture, hf-hub:org/name[@rev] or local-dir:/path"
+        "model",
+        metavar="MODEL",
+        help="timm architecture, torchvision:ARCH, hf-hub:org/name[@rev] or local-dir:/path "
+        "(timm or transformers checkpoint)",
+    )
+    p.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="what the model must do (default: the model's own task, e.g. detection for "
+        "torchvision:ssdlite320_mobilenet_v3_large); a model of another task is refused",
     )
     data = p.add_mutually_exclusive_group()
     data.add_argument(
-        "--dataset", metavar="PATH_OR_ID", help="digits | image folder | .parquet | saved dataset | Hub id"
+        "--dataset",
+        metavar="PATH_OR_ID",
+        help="digits | image folder | .parquet | saved dataset | Hub id; detection/segmentation/pose: "
+        "synthetic-detection | synthetic-segmentation | synthetic-pose | COCO ANN.json[::IMAGES] | ...",
     )
     data.add_argument("--no-dataset", action="store_true", help="efficiency only (the default)")
     p.add_argument(
@@ -139,6 +152,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         min_duration_s=args.min_duration,
         robustness=args.robustness,
         input_sizes=_int_list(args.input_sizes, "--input-sizes"),
+        task=args.task or DEFAULT_TASK,
     )
 
 
@@ -161,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout_s=args.timeout,
             log=None if args.verbose and not args.quiet else _silent,
             timing=_timing_overrides(args.timing, args.min_duration),
+            task_from_model=args.task is None,
         )
         record = evaluate_model(args.model, config, opts)
         text = record.to_json()

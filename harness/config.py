@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from harness.backends import backend_specs
+from harness.tasks import TASK_NAMES
 
 MAX_BATCH_SIZE = 1024
 MAX_BATCH_SIZES = 16  # how many batch sizes one evaluation may measure
@@ -28,6 +29,7 @@ MAX_CSV_CHARS = 4096
 MAX_EXTRA_ITEMS, MAX_EXTRA_CHARS = 16, 256
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = 16, 1024  # square resolutions of input-size scaling (pixels)
 MAX_INPUT_SIZES = 8
+DEFAULT_TASK = "classification"  # a config without a task (every config made before tasks existed)
 
 
 def _union(attr: str) -> tuple[str, ...]:
@@ -74,6 +76,7 @@ class BenchmarkConfig:
     # Input-size scaling: batch-1 latency at each square resolution (harness.scaling); empty = none, and
     # then left out of to_dict so the keys of configs without it stay what they were.
     input_sizes: tuple[int, ...] = ()
+    task: str = DEFAULT_TASK  # harness.tasks.TASK_NAMES; the model must be one for this task
 
     def __post_init__(self) -> None:
         for name, value in _normalise(self).items():
@@ -88,6 +91,8 @@ class BenchmarkConfig:
             d["input_sizes"] = list(self.input_sizes)
         else:
             del d["input_sizes"]
+        if self.task == DEFAULT_TASK:  # classification keys stay what they were before tasks existed
+            del d["task"]
         return d
 
     @classmethod
@@ -120,6 +125,8 @@ class BenchmarkConfig:
             args.append("--robustness")
         if self.input_sizes:
             args += ["--input-sizes", ",".join(str(r) for r in self.input_sizes)]
+        if self.task != DEFAULT_TASK:
+            args += ["--task", self.task]
         return args
 
 
@@ -246,7 +253,18 @@ def _normalise(cfg: BenchmarkConfig) -> dict[str, Any]:
         raise ConfigError(f"robustness must be true or false, got {_show(cfg.robustness)}")
     out["extra"] = _extra(cfg.extra)
     out["input_sizes"] = _input_sizes(cfg.input_sizes)
+    out["task"] = _task(cfg.task)
+    if out["task"] != DEFAULT_TASK and cfg.robustness:
+        raise ConfigError(
+            f"robustness (top-1 under corruptions) is measured for classification, not {out['task']}"
+        )
     return out
+
+
+def _task(value: Any) -> str:
+    if not isinstance(value, str) or value not in TASK_NAMES:
+        raise ConfigError(f"task must be one of {', '.join(TASK_NAMES)}, got {_show(value)}")
+    return value
 
 
 def _show(value: Any) -> str:

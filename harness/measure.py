@@ -19,6 +19,7 @@ from harness.errors import HarnessError, as_harness_error, is_oom
 from harness.scaling import measure_scaling
 
 ACCURACY_BATCH = 32
+TASK_EVAL_BATCH = 8  # detection/segmentation inputs are large (320-800 px); keep a batch's memory modest
 
 
 @dataclass
@@ -47,6 +48,11 @@ class MeasureJob:
     # {"error": reason} when that export failed).
     input_sizes: list[int] = field(default_factory=list)
     scaling_exports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Detection/segmentation/pose: the child saves its outputs on eval_x.npy (layout: output_kind, see
+    # harness.tasks.adapters) as eval_outputs.npy in its workdir; the parent decodes and scores them.
+    task: str = "classification"
+    output_kind: str = "logits"
+    unsupported: str | None = None  # known before running (the parent's ONNX export failed): no child
 
 
 @dataclass
@@ -132,7 +138,12 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     out["info"].update(getattr(runner, "info", {}) or {})  # what a runner learnt per shape (compile times)
     if job.input_sizes:
         out["scaling"] = measure_scaling(job, request, runner, policy)
-    if job.eval_path:
+    if job.eval_path and job.task != "classification":
+        try:
+            out["outputs_path"] = save_outputs(runner, job)
+        except Exception as exc:  # noqa: BLE001
+            out["accuracy_error"] = str(as_harness_error(exc, "running the evaluation set"))
+    elif job.eval_path:
         x = np.load(job.eval_path, mmap_mode="r")
         labels = np.load(job.eval_path.replace("eval_x.npy", "eval_labels.npy"))
         try:
@@ -184,6 +195,23 @@ def loop_probes(device: str) -> list[Any]:
     from harness.gpu_monitor import gpu_probe
 
     return [p for p in (energy_probe(device), gpu_probe(device)) if p is not None]
+
+
+def save_outputs(runner: Any, job: MeasureJob) -> str:
+    """Run the evaluation set through the Runner being measured; store its packed outputs for the parent."""
+    from harness.accuracy import iter_batches
+    from harness.tasks.adapters import output_dtype
+
+    assert job.eval_path
+    x = np.load(job.eval_path, mmap_mode="r")
+    dtype = output_dtype(job.output_kind)
+    outs = [
+        np.asarray(runner.predict(np.array(b, dtype=np.float32))).astype(dtype, copy=False)
+        for b in iter_batches(x, TASK_EVAL_BATCH)
+    ]
+    path = Path(job.workdir) / "eval_outputs.npy"
+    np.save(path, np.concatenate(outs, axis=0))
+    return str(path)
 
 
 def _consumes_onnx(backend: str) -> bool:

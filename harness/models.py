@@ -1,8 +1,10 @@
-"""Parse a MODEL spec and load it safely: timm architecture, ``hf-hub:org/name[@rev]`` or ``local-dir:/path``.
+"""Parse a MODEL spec and load it safely: timm architecture, ``torchvision:ARCH``, ``hf-hub:org/name[@rev]``
+or ``local-dir:/path`` (a timm or a transformers checkpoint; harness.task_models builds the non-timm ones).
 
 Safety rules (DESIGN "Safety"): only safetensors weights are loaded (pickle is refused), no remote code,
-the architecture must be in timm's registry and ``model_args`` from ``config.json`` are limited to a
-whitelist of plain values; Hub downloads are size-capped and pinned to a resolved commit sha.
+the architecture must be in timm's registry (or a transformers task class) and ``model_args`` from
+``config.json`` are limited to a whitelist of plain values; Hub downloads are size-capped and pinned to a
+resolved commit sha.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from harness.errors import (
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+PREPROCESSOR_NAME = "preprocessor_config.json"  # transformers' image processor (input size, mean/std)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
@@ -59,7 +62,7 @@ _ALLOWED_MODEL_ARGS: dict[str, tuple[type, ...]] = {
 class ModelSpec:
     """A parsed MODEL argument. ``id`` is what identifies the model in records (no revision)."""
 
-    source: str  # "timm" | "hf-hub" | "local-dir"
+    source: str  # "timm" | "torchvision" | "hf-hub" | "local-dir"
     name: str  # arch name, "org/name", or absolute directory path
     revision: str | None = None  # as requested (hf-hub only)
 
@@ -82,6 +85,17 @@ class LoadedModel:
     weight_files: list[str] = field(default_factory=list)
     size_mb: float | None = None
     load_ms: float = 0.0
+    task: str = "classification"  # harness.tasks.TASK_NAMES
+    output_kind: str = "logits"  # harness.tasks.adapters.KIND_*: the layout of the model's one output
+    labels: dict[int, str] = field(default_factory=dict)  # label index -> name, where the model says
+    keypoint_names: tuple[str, ...] = ()
+
+    @property
+    def head(self):
+        """What the adapters need to decode this model's outputs."""
+        from harness.tasks.adapters import Head
+
+        return Head(self.task, self.output_kind, self.input_size, dict(self.labels), self.keypoint_names)
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -89,7 +103,7 @@ def parse_model_spec(text: str) -> ModelSpec:
     text = (text or "").strip()
     if not text:
         raise BadModelSpec(
-            "model is empty; give a timm architecture, hf-hub:org/name[@rev] or local-dir:/path"
+            "model is empty; give a timm architecture, torchvision:ARCH, hf-hub:org/name[@rev] or local-dir:/path"
         )
     if text.startswith("hf-hub:"):
         rest = text[len("hf-hub:") :]
@@ -104,9 +118,17 @@ def parse_model_spec(text: str) -> ModelSpec:
         if not path:
             raise BadModelSpec("local-dir: needs a directory path, e.g. local-dir:/models/my-model")
         return ModelSpec("local-dir", str(Path(path).expanduser().resolve()))
+    if text.startswith("torchvision:"):
+        arch = text[len("torchvision:") :]
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", arch):
+            raise BadModelSpec(
+                f"bad torchvision architecture {arch[:60]!r}: expected e.g. torchvision:resnet18"
+            )
+        return ModelSpec("torchvision", arch)
     if ":" in text or "/" in text:
         raise BadModelSpec(
-            f"unknown model source in {text!r}: use a timm architecture, hf-hub:org/name[@rev] or local-dir:/path"
+            f"unknown model source in {text[:80]!r}: use a timm architecture, torchvision:ARCH, "
+            "hf-hub:org/name[@rev] or local-dir:/path"
         )
     return ModelSpec("timm", text)
 
@@ -153,8 +175,8 @@ def read_hub_config(path: Path) -> dict[str, Any]:
         raise BadModelSpec(f"cannot read {path}: {exc}") from None
     if not isinstance(cfg, dict):
         raise BadModelSpec(f"{path} must hold a JSON object")
-    if "architecture" not in cfg:
-        raise BadModelSpec(f"{path} has no 'architecture' (timm Hub layout expected)")
+    if "architecture" not in cfg and "architectures" not in cfg:
+        raise BadModelSpec(f"{path} names neither timm's 'architecture' nor transformers' 'architectures'")
     return cfg
 
 
@@ -289,7 +311,7 @@ def _resolve_hub(spec: ModelSpec) -> tuple[Path, Path, str]:
     siblings = {s.rfilename: s for s in (info.siblings or [])}
     _refuse_pickle_only(list(siblings), f"Hub model {spec.name}@{sha[:12]}")
     if CONFIG_NAME not in siblings:
-        raise UnsupportedWeights(f"Hub model {spec.name} has no {CONFIG_NAME} (timm Hub layout expected)")
+        raise UnsupportedWeights(f"Hub model {spec.name} has no {CONFIG_NAME} (timm or transformers layout)")
     cap = max_download_mb()
     size = getattr(siblings[WEIGHTS_NAME], "size", None)
     if size is not None and size / 2**20 > cap:
@@ -297,7 +319,8 @@ def _resolve_hub(spec: ModelSpec) -> tuple[Path, Path, str]:
             f"{spec.name}/{WEIGHTS_NAME} is {size / 2**20:.2f} MB, above the {cap:g} MB cap"
         )
     paths = []
-    for name in (CONFIG_NAME, WEIGHTS_NAME):
+    optional = [PREPROCESSOR_NAME] if PREPROCESSOR_NAME in siblings else []  # a transformers input size
+    for name in (CONFIG_NAME, WEIGHTS_NAME, *optional):
         try:
             paths.append(Path(hf_hub_download(spec.name, name, revision=sha)))
         except RemoteEntryNotFoundError:
@@ -320,10 +343,17 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
     if revision and spec.source == "hf-hub":
         spec = ModelSpec(spec.source, spec.name, revision)
     t0 = time.perf_counter()
+    built = None  # a harness.task_models.TaskModel (torchvision / transformers), else a timm model
+    weight_files: list[str] = []
     try:
         if spec.source == "timm":
             arch = check_architecture(spec.name)
             model = timm.create_model(arch, pretrained=False)
+            resolved, weight_files, pretrained = None, [], False
+        elif spec.source == "torchvision":
+            from harness.task_models import build_torchvision
+
+            built = build_torchvision(spec.name)
             resolved, weight_files, pretrained = None, [], False
         else:
             config_path, weights_path, resolved = (
@@ -331,16 +361,24 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
             )(spec)
             if spec.source == "local-dir" and revision and revision != resolved:
                 raise WeightMismatch(f"weights in {spec.name} changed during the evaluation")
-            model, arch, _ = build_from_config(read_hub_config(config_path))
-            load_weights(model, weights_path)
+            cfg = read_hub_config(config_path)
+            from harness.task_models import build_transformers, is_transformers_config
+
+            if is_transformers_config(cfg):
+                built = build_transformers(config_path.parent, cfg)
+            else:
+                model, arch, _ = build_from_config(cfg)
+                load_weights(model, weights_path)
             weight_files, pretrained = [str(weights_path)], True
+        if built is not None:
+            model, arch = built.module, built.architecture
         model.eval()
     except HarnessError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise as_harness_error(exc, f"loading {spec.id}") from None
     load_ms = (time.perf_counter() - t0) * 1000
-    data_config = timm.data.resolve_model_data_config(model)
+    data_config = built.data_config if built else timm.data.resolve_model_data_config(model)
     input_size = tuple(int(v) for v in data_config["input_size"])
     if weight_files:
         size_mb = sum(os.path.getsize(p) for p in weight_files) / 2**20
@@ -348,6 +386,16 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
         size_mb = safetensors_size(model.state_dict()) / 2**20
     with torch.no_grad():
         num_classes = int(getattr(model, "num_classes", 0) or 0)
+    if built is not None:
+        num_classes = len(built.labels)
+    task_facts: dict[str, Any] = {}
+    if built is not None:
+        task_facts = dict(
+            task=built.task,
+            output_kind=built.output_kind,
+            labels=dict(built.labels),
+            keypoint_names=tuple(built.keypoint_names),
+        )
     return LoadedModel(
         model=model,
         spec=spec,
@@ -361,6 +409,7 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
         weight_files=weight_files,
         size_mb=size_mb,
         load_ms=load_ms,
+        **task_facts,
     )
 
 

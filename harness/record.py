@@ -45,6 +45,7 @@ MAX_RUNS = 1_000
 MAX_ID = 300  # model ids, providers, names
 MAX_COLUMNS = 500  # object leaves outside lists: each becomes a column of the results table
 MAX_KEY = 200
+MAX_METRICS = 32  # quality metrics per task (harness.tasks names at most 6)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class ModelInfo:
     input_size: list[int] = field(default_factory=list)
     data_config: dict[str, Any] = field(default_factory=dict)
     num_classes: int | None = None
+    task: str = "classification"  # what the model does (harness.tasks.TASK_NAMES)
 
 
 @dataclass
@@ -109,6 +111,10 @@ class RunRecord:
     gpu_mem_peak_mb: float | None = None  # NVML peak memory of this process (cuda runs)
     gpu_note: str | None = None  # why a cuda run has no GPU figures
     scaling: list[dict[str, Any]] = field(default_factory=list)  # harness.scaling points (job's 1st run)
+    # The task's quality metrics (harness.tasks, percent) of this backend/precision on the dataset, and
+    # minus the reference run's (PyTorch fp32); None without a dataset and in older records.
+    metrics: dict[str, float | None] | None = None
+    metrics_delta: dict[str, float] | None = None
 
 
 @dataclass
@@ -132,6 +138,8 @@ class ResultRecord:
     config: dict[str, Any]
     onnx: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
+    task: str = "classification"  # a record without it is a classification record
+    metrics: dict[str, float | None] | None = None  # the reference run's task metrics (percent)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -167,6 +175,8 @@ class ResultRecord:
             config=d.get("config") or {},
             onnx=d.get("onnx"),
             schema_version=d["schema_version"],
+            task=d.get("task") or "classification",
+            metrics=d.get("metrics"),
         )
 
 
@@ -214,6 +224,22 @@ def _check_model(m: Any, path: str) -> None:
         field_of(m, key, path, expect_number, optional=True)
     field_of(m, "input_size", path, expect_list_of, item=_positive_int, optional=True, max_items=8)
     field_of(m, "data_config", path, expect_dict, optional=True)
+    field_of(m, "task", path, expect_enum, choices=_task_names(), optional=True)
+
+
+def _task_names() -> tuple[str, ...]:
+    from harness.tasks import TASK_NAMES
+
+    return TASK_NAMES
+
+
+def _check_metrics(value: Any, path: str) -> dict[str, Any] | None:
+    """Task metrics: short names -> a percentage or null (a metric the set could not give)."""
+    return expect_dict_of(value, path, item=_percent, optional=True, max_items=MAX_METRICS)
+
+
+def _delta(value: Any, path: str) -> float | None:
+    return expect_number(value, path, minimum=-100.0, maximum=100.0)
 
 
 def _positive_int(value: Any, path: str) -> int | None:
@@ -281,6 +307,8 @@ def _check_run(run: Any, path: str) -> dict[str, Any]:
     field_of(run, "stop_reason", path, expect_enum, choices=STOP_REASONS, optional=True)
     field_of(run, "latency_notes", path, expect_list_of, item=_note, optional=True, max_items=20)
     _check_deployment_metrics(run, path)
+    field_of(run, "metrics", path, _check_metrics)
+    field_of(run, "metrics_delta", path, expect_dict_of, item=_delta, optional=True, max_items=MAX_METRICS)
     return run
 
 
@@ -372,6 +400,8 @@ def check_record_dict(d: Any) -> dict[str, Any]:
     field_of(env, "hardware_profile", "environment", expect_str, max_len=MAX_ID)
     field_of(d, "config", "", expect_dict, optional=True)
     field_of(d, "onnx", "", expect_dict, optional=True)
+    field_of(d, "task", "", expect_enum, choices=_task_names(), optional=True)
+    field_of(d, "metrics", "", _check_metrics)
     _check_table_width(d)
     return d
 

@@ -6,7 +6,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.config import BenchmarkConfig, result_key
 from harness.environment import describe_environment, hardware_profile
-from harness.errors import ClassCountMismatch, HarnessError, as_harness_error
+from harness.errors import BadConfig, ClassCountMismatch, HarnessError, as_harness_error
 from harness.isolation import ChildOutcome, run_isolated
 from harness.measure import MeasureJob, RobustnessJob
 from harness.models import LoadedModel, load_model
@@ -46,6 +46,7 @@ class Options:
     workdir: str | None = None
     timing: dict[str, Any] | None = None  # TimingPolicy overrides (tests, fidelity bench)
     log: Callable[[str], None] | None = None
+    task_from_model: bool = False  # the config's task was not given (CLI without --task): take the model's
 
 
 def _log(opts: Options, msg: str) -> None:
@@ -71,9 +72,63 @@ def model_counts(loaded: LoadedModel) -> tuple[int | None, float | None]:
 def check_dataset_fit(loaded: LoadedModel, dataset) -> None:
     if not loaded.pretrained:
         raise HarnessError(
-            f"{loaded.spec.id} is a timm architecture with random weights; accuracy on {dataset} would be "
-            "meaningless (use --no-dataset, or hf-hub:/local-dir: for trained weights)"
+            f"{loaded.spec.id} is a {loaded.source} architecture with random weights; accuracy on {dataset} "
+            "would be meaningless (use --no-dataset, or hf-hub:/local-dir: for trained weights)"
         )
+
+
+def check_task(loaded: LoadedModel, config: BenchmarkConfig, opts: Options) -> BenchmarkConfig:
+    """The config with the model's task: taken from the model when none was asked for, else checked."""
+    if opts.task_from_model:
+        return replace(config, task=loaded.task)
+    if loaded.task != config.task:
+        raise BadConfig(
+            f"{loaded.spec.id} is a {loaded.task} model ({loaded.architecture}) but the task asked for is "
+            f"{config.task}"
+        )
+    return config
+
+
+@dataclass
+class TaskEval:
+    """A detection/segmentation/pose evaluation set kept in the parent, which decodes and scores the
+    outputs each child saves (harness.tasks.adapters)."""
+
+    dataset: Any  # harness.tasks.datasets.TaskDataset
+    items: list[Any]  # harness.tasks.adapters.Item, one per row of eval_x.npy
+    head: Any  # harness.tasks.adapters.Head
+    mapping: dict[int, int]  # model label index -> dataset category id
+
+    def score(self, outputs_path: str) -> dict[str, float | None]:
+        from harness.tasks.adapters import score
+
+        outputs = np.load(outputs_path, mmap_mode="r")
+        return dict(score(self.dataset, outputs, self.items, self.head, self.mapping))
+
+
+def _prepare_task_data(
+    loaded: LoadedModel, config: BenchmarkConfig, dataset: str, workdir: Path, opts: Options
+):
+    """Load the task's set, map its categories to the model's labels and write the evaluation batch."""
+    from harness.tasks.adapters import label_mapping, prepare_inputs
+    from harness.tasks.datasets import load_task_dataset
+
+    check_dataset_fit(loaded, dataset)
+    ds = load_task_dataset(config.task, dataset, config.max_samples)
+    head = loaded.head
+    mapping = label_mapping(head, ds)
+    mean, std = loaded.data_config["mean"], loaded.data_config["std"]
+    x, items = prepare_inputs(ds, head, tuple(mean), tuple(std))
+    _log(opts, f"dataset {ds.name}:{ds.split}: {len(ds)} images, {len(items)} evaluation inputs")
+    eval_path = workdir / "eval_x.npy"
+    np.save(eval_path, x)
+    calib_path, calib_source = None, None
+    if "int8" in config.precisions:
+        calib_path = workdir / "calibration.npy"
+        np.save(calib_path, x[:CALIBRATION_SAMPLES])
+        calib_source = f"{ds.name}:{ds.split} ({min(len(x), CALIBRATION_SAMPLES)} of the evaluation inputs)"
+    info = DatasetInfo(ds.name, ds.split, len(ds), ds.num_classes)
+    return info, eval_path, calib_path, calib_source, TaskEval(ds, items, head, mapping)
 
 
 def _prepare_data(loaded: LoadedModel, config: BenchmarkConfig, dataset: str, workdir: Path, opts: Options):
@@ -177,6 +232,8 @@ def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[Run
                 **probe_fields(m.get("probes") or {}),
             )
         )
+    if v.get("outputs_path"):
+        return runs, {"outputs_path": v["outputs_path"]}
     return runs, v.get("accuracy")
 
 
@@ -198,6 +255,7 @@ class EvaluationPlan:
     jobs: list[MeasureJob]
     reference: MeasureJob | None  # whose accuracy is the record's (PyTorch fp32), None without a dataset
     dataset: DatasetInfo | None = None
+    task_eval: TaskEval | None = None  # detection/segmentation/pose with a dataset
 
 
 @dataclass
@@ -207,6 +265,7 @@ class Measured:
     runs: list[RunRecord]
     accuracy: dict[str, float] | None  # {"top1", "top5"} of the reference job
     robustness: list[RobustnessEntry] | None
+    metrics: dict[str, float | None] | None = None  # the task's metrics of the reference job
 
 
 def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = None) -> ResultRecord:
@@ -214,6 +273,7 @@ def evaluate_model(model: str, config: BenchmarkConfig, opts: Options | None = N
     opts = opts or Options()
     check_request(config)
     loaded = load_checked(model, config, opts)
+    config = check_task(loaded, config, opts)
     with tempfile.TemporaryDirectory(prefix="harness-", dir=opts.workdir) as tmp:
         plan = plan_evaluation(model, loaded, config, Path(tmp), opts)
         del loaded.model  # the children load their own copy
@@ -263,7 +323,8 @@ def describe_model(loaded: LoadedModel) -> ModelInfo:
         size_mb=loaded.size_mb,
         input_size=list(loaded.input_size),
         data_config=loaded.data_config,
-        num_classes=loaded.num_classes,
+        num_classes=loaded.num_classes or None,
+        task=loaded.task,
     )
 
 
@@ -273,8 +334,12 @@ def plan_evaluation(
     """Count the model, write the evaluation/calibration arrays into ``workdir`` and list the jobs."""
     threads = opts.threads or physical_cores()
     model_info = describe_model(loaded)
-    dataset_info, eval_path, calib_path, calib_source = None, None, None, None
-    if config.dataset:
+    dataset_info, eval_path, calib_path, calib_source, task_eval = None, None, None, None, None
+    if config.dataset and loaded.task != "classification":
+        dataset_info, eval_path, calib_path, calib_source, task_eval = _prepare_task_data(
+            loaded, config, config.dataset, workdir, opts
+        )
+    elif config.dataset:
         dataset_info, eval_path, calib_path, calib_source = _prepare_data(
             loaded, config, config.dataset, workdir, opts
         )
@@ -296,6 +361,8 @@ def plan_evaluation(
             calibration_source=calib_source if precision == "int8" else None,
             timing=dict(opts.timing or {}),
             input_sizes=list(config.input_sizes),
+            task=loaded.task,
+            output_kind=loaded.output_kind,
         )
         for backend in config.backends
         for precision in config.precisions
@@ -305,13 +372,13 @@ def plan_evaluation(
     if eval_path and reference is None:  # accuracy is always PyTorch fp32; measure it without timing
         reference = MeasureJob(
             model, loaded.revision, "pytorch", config.device, "fp32", [], threads, config.min_duration_s,
-            str(workdir / "reference"), str(eval_path),
+            str(workdir / "reference"), str(eval_path), task=loaded.task, output_kind=loaded.output_kind,
         )  # fmt: skip
         jobs.insert(0, reference)
     if not eval_path:
         reference = None  # no dataset: no accuracy to take from any job
     return EvaluationPlan(
-        model, config, threads, model_info, loaded.revision, workdir, jobs, reference, dataset_info
+        model, config, threads, model_info, loaded.revision, workdir, jobs, reference, dataset_info, task_eval
     )
 
 
@@ -333,10 +400,20 @@ def share_onnx_export(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             export = export_onnx(
-                loaded.model, loaded.input_size, workdir / "onnx" / "model_fp32.onnx", threads=threads
+                loaded.model,
+                loaded.input_size,
+                workdir / "onnx" / "model_fp32.onnx",
+                threads=threads,
+                output_kind=loaded.output_kind,
             )
     except Exception as exc:  # noqa: BLE001 - the children retry and record the reason per run
-        _log(opts, f"shared ONNX export failed ({as_harness_error(exc, 'exporting')}); each job will retry")
+        reason = str(as_harness_error(exc, "exporting"))
+        if loaded.task != "classification":  # no second try: these graphs fail the same way every time
+            _log(opts, f"ONNX export failed ({reason}); its runs are unsupported")
+            for job in wanted:
+                job.unsupported = f"ONNX export failed: {reason}"
+            return None
+        _log(opts, f"shared ONNX export failed ({reason}); each job will retry")
         return None
     sized = scaling_exports(loaded, wanted, workdir, threads, opts)
     for job in wanted:
@@ -366,7 +443,11 @@ def scaling_exports(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 out[str(r)] = export_onnx(
-                    loaded.model, (channels, r, r), workdir / "onnx" / f"model_fp32_{r}.onnx", threads=threads
+                    loaded.model,
+                    (channels, r, r),
+                    workdir / "onnx" / f"model_fp32_{r}.onnx",
+                    threads=threads,
+                    output_kind=loaded.output_kind,
                 )
         except Exception as exc:  # noqa: BLE001 - that size's points record the reason
             out[str(r)] = {"error": str(as_harness_error(exc, f"exporting at {r}x{r}"))}
@@ -388,19 +469,62 @@ def _consumes_onnx(backend: str) -> bool:
 def run_plan(plan: EvaluationPlan, opts: Options) -> Measured:
     """Run every job (each in its own child process), then robustness if asked."""
     runs: list[RunRecord] = []
-    accuracy = None
+    accuracy, reference_metrics = None, None
     for job in plan.jobs:
         job_runs, job_acc = run_job(job, plan.threads, opts)
+        metrics = _job_metrics(plan, job_acc, job_runs, opts)
         if job is plan.reference:
-            accuracy = job_acc
+            accuracy = job_acc if plan.task_eval is None else None
+            reference_metrics = metrics
         runs.extend(job_runs)
     top1 = {"top1": accuracy["top1"], "top5": accuracy["top5"]} if accuracy else None
     if top1:
         for r in runs:
             if r.accuracy_top1 is not None:
                 r.accuracy_delta_top1 = r.accuracy_top1 - top1["top1"]
+    if reference_metrics:
+        for r in runs:
+            r.metrics_delta = metrics_delta(r.metrics, reference_metrics)
     robustness = run_robustness(plan, opts) if plan.config.robustness else None
-    return Measured(runs, top1, robustness)
+    return Measured(runs, top1, robustness, reference_metrics)
+
+
+def _job_metrics(
+    plan: EvaluationPlan, quality: dict | None, runs: list[RunRecord], opts: Options
+) -> dict[str, float | None] | None:
+    """One job's quality metrics, set on its runs: top-1/top-5 for classification, else the task's
+    metrics of the outputs the child saved, scored here (a scoring failure is kept in each run's info)."""
+    if not quality:
+        return None
+    if plan.task_eval is None:
+        metrics: dict[str, float | None] | None = {"top1": quality.get("top1"), "top5": quality.get("top5")}
+    else:
+        try:
+            metrics = plan.task_eval.score(quality["outputs_path"])
+        except Exception as exc:  # noqa: BLE001 - one backend's outputs failing must not lose the record
+            reason = str(as_harness_error(exc, "scoring the outputs"))
+            _log(opts, f"  metrics: {reason}")
+            for r in runs:
+                r.info["accuracy_error"] = reason
+            return None
+        _log(opts, "  metrics: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if v is not None))
+    for r in runs:
+        r.metrics = dict(metrics) if metrics else None
+    return metrics
+
+
+def metrics_delta(
+    metrics: dict[str, float | None] | None, reference: dict[str, float | None]
+) -> dict[str, float] | None:
+    """Run minus reference, for each metric both have (like accuracy_delta_top1)."""
+    if not metrics:
+        return None
+    out = {}
+    for name, value in metrics.items():
+        ref = reference.get(name)
+        if value is not None and ref is not None:
+            out[name] = value - ref
+    return out
 
 
 def run_job(job: MeasureJob, threads: int, opts: Options) -> tuple[list[RunRecord], dict | None]:
@@ -457,6 +581,8 @@ def assemble_record(plan: EvaluationPlan, measured: Measured) -> ResultRecord:
         environment=dict(describe_environment(plan.config.device)),
         config=plan.config.to_dict(),
         onnx=_onnx_info(measured.runs),
+        task=plan.config.task,
+        metrics=measured.metrics,
     )
 
 
@@ -469,6 +595,8 @@ def _cuda_visible() -> bool:
 def _unsupported_reason(job: MeasureJob) -> str | None:
     from harness.backends import BackendUnsupported, get_backend
 
+    if job.unsupported:
+        return job.unsupported
     try:
         backend = get_backend(job.backend)
     except BackendUnsupported as exc:
