@@ -250,6 +250,7 @@ def build_transformers(directory: Path, cfg: dict[str, Any]) -> TaskModel:
             local_files_only=True,
             trust_remote_code=False,
             output_loading_info=True,
+            ignore_mismatched_sizes=True,  # reported in the loading info, then refused below with names
         )
         model, info = loaded
     except HarnessError:

@@ -151,9 +151,6 @@ def label_mapping(head: Head, dataset: Any) -> dict[int, int]:
             raise ClassCountMismatch(
                 f"the model predicts {k_model} keypoints but {dataset.name} has {k_data}"
             )
-        if head.kind == KIND_KEYPOINTS:  # a top-down model sees one person per crop: the person category
-            person = [cid for cid, name in dataset.categories.items() if str(name).lower() == "person"]
-            return {0: person[0] if person else min(dataset.categories)}
     return map_categories(head.labels, dataset)
 
 
@@ -190,7 +187,7 @@ def _decode_one(
             "keypoints": kp[None].astype(np.float32),
             "scores": np.array([kp[:, 2].mean()], dtype=np.float32),
             "boxes": box,
-            "labels": np.array([mapping.get(0, 1)], dtype=np.int64),
+            "labels": np.array([mapping.get(0, -1)], dtype=np.int64),
         }
     keep = (out[:, 5] >= 0) & (out[:, 4] > 0)
     rows = out[keep]
@@ -229,25 +226,16 @@ def score(dataset: Any, outputs: np.ndarray, items: list[Item], head: Head, mapp
 
     if head.task == "segmentation":
         meter = metrics.SegmentationMeter(dataset.num_classes, dataset.ignore_index)
-        lut = _lookup(mapping, dataset.num_classes)
         by_id = {s.image_id: s for s in dataset.samples}
         for out, item in zip(outputs, items, strict=True):
             pred = class_map_to_original(np.asarray(out).astype(np.int64), item)
-            meter.update(lut[np.clip(pred, 0, len(lut) - 1)], by_id[item.image_id].mask)
+            pred = metrics.to_dataset_classes(pred, mapping, len(head.labels))
+            meter.update(pred, by_id[item.image_id].mask)
         return meter.result()
     predictions = decode(outputs, items, head, mapping)
     if head.task == "detection":
         return metrics.detection_metrics(dataset, predictions)
     return metrics.pose_metrics(dataset, predictions)
-
-
-def _lookup(mapping: dict[int, int], num_classes: int) -> np.ndarray:
-    """Model class -> dataset class; an unmapped model class is a class no pixel has (always wrong)."""
-    size = max([*mapping, 0]) + 2
-    lut = np.full(size, num_classes, dtype=np.int64)
-    for model_label, data_label in mapping.items():
-        lut[model_label] = data_label
-    return lut
 
 
 def output_difference(
