@@ -14,7 +14,11 @@ SEGMENTATION_LABELS = ("background", "person", "car", "cat", "dog")  # synthetic
 def _save(model, out_dir: Path, size: tuple[int, int] | None) -> Path:
     model.eval().save_pretrained(str(out_dir), safe_serialization=True)
     if size is not None:
-        proc = {"size": {"height": size[0], "width": size[1]}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+        proc = {
+            "size": {"height": size[0], "width": size[1]},
+            "image_mean": [0.5] * 3,
+            "image_std": [0.5] * 3,
+        }
         (out_dir / "preprocessor_config.json").write_text(json.dumps(proc))
     return out_dir
 
@@ -64,4 +68,6 @@ def tiny_vitpose(out_dir: Path, seed: int = 0) -> Path:
         image_size=[64, 48], patch_size=[16, 16], hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=16, out_indices=[1],
     )  # fmt: skip
-    return _save(VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)), out_dir, None)
+    return _save(
+        VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=17)), out_dir, None
+    )

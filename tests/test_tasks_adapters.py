@@ -45,9 +45,11 @@ def test_detection_oracle_scores_100_and_shifted_boxes_less():
     mapping = label_mapping(head, ds)
     inverse = {v: k for k, v in mapping.items()}
     x, items = prepare_inputs(ds, head, MEAN, STD)
-    assert x.shape == (8, 3, 48, 64) and x.dtype == np.float32 and [i.image_id for i in items] == [
-        s.image_id for s in ds.samples
-    ]
+    assert (
+        x.shape == (8, 3, 48, 64)
+        and x.dtype == np.float32
+        and [i.image_id for i in items] == [s.image_id for s in ds.samples]
+    )
     outs = []
     for s, item in zip(ds.samples, items, strict=True):
         sx, sy = item.width / 64, item.height / 48
@@ -99,7 +101,9 @@ def test_top_down_pose_oracle_scores_100():
 
 def test_instance_keypoints_oracle_scores_100():
     ds = load_task_dataset("pose", "synthetic-pose", max_samples=4)
-    head = Head("pose", KIND_INSTANCE_KEYPOINTS, (3, 96, 96), {0: "__background__", 1: "person"}, ds.keypoint_names)
+    head = Head(
+        "pose", KIND_INSTANCE_KEYPOINTS, (3, 96, 96), {0: "__background__", 1: "person"}, ds.keypoint_names
+    )
     mapping = label_mapping(head, ds)
     _, items = prepare_inputs(ds, head, MEAN, STD)
     outs = []

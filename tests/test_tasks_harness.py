@@ -86,7 +86,9 @@ def test_pose_end_to_end_efficiency_and_quality(checkpoints, tmp_path):
 
 def test_torchvision_detector_efficiency_only(tmp_path):
     arch = "torchvision:ssdlite320_mobilenet_v3_large"
-    record = _record(tmp_path, arch, "--task", "detection", "--backends", "pytorch", "--batch-sizes", "1,2", *FAST)
+    record = _record(
+        tmp_path, arch, "--task", "detection", "--backends", "pytorch", "--batch-sizes", "1,2", *FAST
+    )
     assert record["model"]["id"] == arch and record["model"]["source"] == "torchvision"
     assert record["model"]["input_size"] == [3, 320, 320] and record["model"]["num_classes"] == 91
     assert record["model"]["pretrained"] is False and record["model"]["params"] > 1_000_000
@@ -116,7 +118,9 @@ def test_task_given_must_match_the_model():
     from harness.config import BenchmarkConfig
     from harness.runner import Options, check_task
 
-    loaded = SimpleNamespace(task="classification", spec=parse_model_spec("resnet10t"), architecture="resnet10t")
+    loaded = SimpleNamespace(
+        task="classification", spec=parse_model_spec("resnet10t"), architecture="resnet10t"
+    )
     with pytest.raises(HarnessError, match="resnet10t is a classification model .* task asked for is pose"):
         check_task(loaded, BenchmarkConfig(task="pose"), Options())  # type: ignore[arg-type]
     inferred = check_task(loaded, BenchmarkConfig(), Options(task_from_model=True))  # type: ignore[arg-type]
