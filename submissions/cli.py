@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precisions", help="comma list, e.g. fp32,int8")
     p.add_argument("--min-duration", type=float, help="seconds per shape")
     p.add_argument("--robustness", action="store_true", default=None)
+    p.add_argument("--input-sizes", help="input-size scaling resolutions, comma list, e.g. 160,224,288")
     p.add_argument("--flavors", help="Hugging Face Jobs flavors, comma list (`python -m eval_queue flavors`)")
     return p
 
@@ -53,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
         "precisions": args.precisions,
         "min_duration_s": args.min_duration,
         "robustness": args.robustness,
+        "input_sizes": args.input_sizes,
     }
 
 

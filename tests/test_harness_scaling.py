@@ -192,3 +192,19 @@ def replace_export(request):
     from dataclasses import replace
 
     return replace(request, model=None, onnx_export={"path": "/nonexistent.onnx"})
+
+
+def test_the_submit_form_and_cli_carry_input_sizes_to_the_workers_harness_command():
+    from submissions.cli import build_parser as submit_parser
+    from submissions.cli import config_from_args as submit_config
+    from ui.submit_tab import SubmitForm
+
+    form = SubmitForm("m", "", ["pytorch"], ["fp32"], "1", "cpu", "none", None, "x", input_sizes=" 224,160 ")
+    cfg = BenchmarkConfig.from_dict(form.config())
+    assert cfg.input_sizes == (160, 224) and cfg.to_cli_args()[-2:] == ["--input-sizes", "160,224"]
+    assert "input_sizes" not in SubmitForm("m", "", [], [], "1", "cpu", "none", None, "x").config()
+    with pytest.raises(ConfigError, match="input sizes"):
+        BenchmarkConfig.from_dict({**form.config(), "input_sizes": "9"})
+    args = submit_parser().parse_args(["resnet18", "--input-sizes", "96,128"])
+    partial = {k: v for k, v in submit_config(args).items() if v is not None}
+    assert BenchmarkConfig.from_dict(partial).input_sizes == (96, 128)

@@ -89,6 +89,7 @@ class SubmitForm:
     min_duration: float | None
     name: str
     flavors: list[str] | None = None  # Hugging Face Jobs flavors (None/[]: the default one)
+    input_sizes: str = ""  # input-size scaling resolutions, comma list ("" = none)
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -100,6 +101,8 @@ class SubmitForm:
         }
         if self.min_duration not in (None, ""):
             config["min_duration_s"] = self.min_duration
+        if str(self.input_sizes or "").strip():  # the config's reader splits and checks the list
+            config["input_sizes"] = str(self.input_sizes)
         return config
 
 
@@ -184,6 +187,13 @@ class SubmitTab:
                 )
                 c["min_duration"] = gr.Number(
                     value=DEFAULT_MIN_DURATION_S, label="Min duration per shape (s)", elem_id="sub-mindur"
+                )
+                c["input_sizes"] = gr.Textbox(
+                    value="",
+                    label="Input sizes (px, optional)",
+                    placeholder="e.g. 160,224,288,384",
+                    info="batch-1 latency at each square resolution, drawn in Compare",
+                    elem_id="sub-sizes",
                 )
             c["flavors"] = gr.CheckboxGroup(
                 [(label, name) for label, name in ch.flavors],
