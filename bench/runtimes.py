@@ -10,7 +10,10 @@ rounds' medians (how stable it is under machine drift), and the achieved GMAC/s 
 fvcore, times the batch, over the p50) against the machine's fp32 peak.
 
 The peak is a measured figure: the best of several large fp32 GEMMs (torch.mm, 2048^3, the same threads),
-i.e. what this CPU sustains on the most favourable dense kernel, not a datasheet number. The theoretical
+i.e. what this CPU sustains on the most favourable dense kernel, not a datasheet number; it is measured
+again at the end to show drift. On a machine loaded past its core count, multi-threaded OpenMP (PyTorch)
+loses far more than the other runtimes' pools (a descheduled thread stalls every barrier): there,
+``--threads 1`` compares the runtimes' kernels rather than their thread pools. The theoretical
 figure from the CPU flags and clock (FMA width x units x GHz x cores) is printed beside it for reference,
 with its assumption stated. Prints figures; never part of the test pass.
 
@@ -189,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
                     )  # fmt: skip
                     print(f"  bs={bs} {c.name}: p50 {p50:.2f} ms", flush=True)
             del runners
+    peak_after = peak_gemm_gmacs(threads)
     print(
-        f"\nload average before {load0}, after {load_average()} (the machine is shared: ratios are the figure)"
+        f"\nload average before {load0}, after {load_average()} (shared machine: the ratios are the figure)"
     )
+    print(f"GEMM peak before {peak:.1f}, after {peak_after:.1f} GMAC/s; % peak uses the first")
     header = (
         "model",
         "bs",

@@ -159,3 +159,19 @@ def test_digits_model_through_the_harness(digits_model, tmp_path):
     assert "digits:train" in int8["info"]["calibration"]  # the images the ONNX Runtime INT8 path uses
     assert int8["accuracy_delta_top1"] is not None and abs(int8["accuracy_delta_top1"]) < 10
     assert int8["info"]["ir_size_mb"] < 0.5 * fp32["info"]["ir_size_mb"]
+
+
+def test_the_install_hint_names_a_file_that_installs_openvino_and_nncf():
+    """The reason's command really installs the runtime, and the dev install (CI) includes it."""
+
+    def lines(name: str) -> list[str]:
+        return [
+            ln.split("#")[0].strip()
+            for ln in (REPO / name).read_text().splitlines()
+            if ln.split("#")[0].strip()
+        ]
+
+    assert "-r requirements-runtimes.txt" in lines("requirements-dev.txt")
+    assert "-r requirements.txt" in lines("requirements-runtimes.txt")
+    pins = {ln.split("==")[0].lower() for ln in lines("requirements.txt") if "==" in ln}
+    assert {"openvino", "nncf"} <= pins
