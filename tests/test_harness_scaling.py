@@ -208,3 +208,27 @@ def test_the_submit_form_and_cli_carry_input_sizes_to_the_workers_harness_comman
     args = submit_parser().parse_args(["resnet18", "--input-sizes", "96,128"])
     partial = {k: v for k, v in submit_config(args).items() if v is not None}
     assert BenchmarkConfig.from_dict(partial).input_sizes == (96, 128)
+
+
+@pytest.mark.parametrize(
+    "scaling",
+    [
+        "[{}]",
+        [None, 3, "x", {"resolution": True, "status": "ok", "p50_ms": 1.0}],
+        [
+            {"resolution": 10**9, "status": "ok", "p50_ms": 1.0},
+            {"resolution": 96, "status": "ok", "p50_ms": -2},
+        ],
+        [{"resolution": 96, "status": "ok", "p50_ms": float("nan")}, {"resolution": 96.5, "status": "ok"}],
+    ],
+)
+def test_board_ignores_malformed_scaling_and_deployment_values(scaling):
+    from leaderboard.load import deployment_fields, scaling_points
+
+    run = _run(status="ok", scaling=scaling)
+    assert scaling_points(_record(run), "pytorch", "cpu", "fp32") == []
+    assert scaling_points("<b>", "pytorch", "cpu", "fp32") == []
+    bad = {**run, "cold_start": ["x"], "energy_j_per_image": -1.0, "gpu_util_pct": 150, "energy_note": 7}
+    assert deployment_fields([bad], 1) == dict.fromkeys(
+        ("cold_start_ms", "cold_start_phases", "energy_j_per_image", "energy_note", "gpu_util_pct")
+    )
