@@ -19,7 +19,20 @@ from ui import resources, state
 
 log = logging.getLogger("leaderboard.app")
 
-SEED_MODELS = ("resnet18", "mobilenetv3_large_100", "efficientnet_b0", "vit_tiny_patch16_224")
+# Small models per task (random weights: efficiency only, like the timm suite); each queued for its task.
+SEED_MODELS = (
+    "resnet18",
+    "mobilenetv3_large_100",
+    "efficientnet_b0",
+    "vit_tiny_patch16_224",
+    "torchvision:ssdlite320_mobilenet_v3_large",
+    "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn",
+    "torchvision:lraspp_mobilenet_v3_large",
+    "torchvision:deeplabv3_mobilenet_v3_large",
+    "torchvision:keypointrcnn_resnet50_fpn",
+)
+# Detectors and keypoint models run at 320-800 px: per-frame latency (batch 1) keeps a CPU seed short.
+TASK_SEED_CONFIG = {"batch_sizes": [1]}
 CONCURRENCY = 4  # requests served at once; the filter path is bounded, so a slow one cannot stall the rest
 
 
@@ -32,13 +45,15 @@ def listen_address() -> str:
 
 
 def seed_reference_suite(stores: Stores) -> int:
-    """Enqueue a few small timm archs, pre-approved by ``system``, on an empty board; returns how many."""
+    """Enqueue a few small models per task (timm classifiers, torchvision detectors, segmenters and a
+    keypoint model), pre-approved by ``system``, on an empty board; returns how many."""
     if stores.results.list_files(layout.RECORDS_DIR) or stores.queue.list_files(layout.ENTRIES_DIR):
         return 0
     n = 0
     for arch in SEED_MODELS:
         try:
-            queue_entries.enqueue_approved(stores.queue, arch, by="system")
+            config = TASK_SEED_CONFIG if arch.startswith("torchvision:") else None
+            queue_entries.enqueue_approved(stores.queue, arch, by="system", config=config)
             n += 1
         except (QueueError, StoreError, ValueError) as exc:  # a seed that cannot be queued is not fatal
             log.warning("could not seed %s: %s", arch, exc)

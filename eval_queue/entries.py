@@ -173,12 +173,23 @@ def cancel(queue: DatasetStore, entry_id: str, by: str, reason: str) -> QueueEnt
 def enqueue_approved(
     queue: DatasetStore, model: str, by: str, config: dict[str, Any] | None = None
 ) -> QueueEntry:
-    """Queue a trusted timm architecture already approved (seeding by maintainers/system; no review)."""
+    """Queue a trusted timm architecture or ``torchvision:ARCH`` already approved (seeding by
+    maintainers/system; no review). A torchvision model is queued for its own task."""
     import timm
 
     from harness.config import BenchmarkConfig
 
-    if not timm.is_model(model):
+    source = "timm"
+    if model.startswith("torchvision:"):
+        from harness.errors import HarnessError
+        from harness.task_models import torchvision_task
+
+        try:
+            config = {**(config or {}), "task": torchvision_task(model.removeprefix("torchvision:"))}
+        except HarnessError as exc:
+            raise QueueError(str(exc)) from None
+        source = "torchvision"
+    elif not timm.is_model(model):
         raise QueueError(f"unknown timm architecture {model!r}")
     cfg = BenchmarkConfig.from_dict(config or {}).to_dict()
     for e in find_active(queue, model, None, cfg):
@@ -187,7 +198,7 @@ def enqueue_approved(
 
     flavors = (catalogue().default(),) if jobs_enabled() else ()  # on a Jobs board: the cheapest CPU
     entry = make_entry(
-        model, "timm", None, cfg, by, utc_now(), status=APPROVED, note="queued pre-approved", flavors=flavors
+        model, source, None, cfg, by, utc_now(), status=APPROVED, note="queued pre-approved", flavors=flavors
     )
     claims.claim(queue, entry.fingerprint, entry.id, entry.submitted, model)  # the same claim submits take
     try:

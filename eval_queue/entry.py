@@ -42,7 +42,7 @@ FINISHED = "FINISHED"
 FAILED = "FAILED"
 STATUSES = (PENDING_REVIEW, APPROVED, REJECTED, RUNNING, FINISHED, FAILED)
 TERMINAL = (REJECTED, FINISHED, FAILED)
-SOURCES = ("timm", "hf-hub", "local-dir")
+SOURCES = ("timm", "torchvision", "hf-hub", "local-dir")
 
 # Allowed moves. RUNNING -> APPROVED is only the expired-lease recovery (approve() checks PENDING_REVIEW).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -292,7 +292,7 @@ class QueueEntry:
 
     id: str
     model: str  # canonical spec the harness accepts: arch | hf-hub:org/name | local-dir:/abs/path
-    source: str  # timm | hf-hub | local-dir
+    source: str  # timm | torchvision | hf-hub | local-dir
     revision: str | None
     config: dict[str, Any]
     submitted_by: str

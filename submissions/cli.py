@@ -13,13 +13,22 @@ import sys
 
 import settings
 from eval_queue.cli import EXIT_ERROR, OneLineParser
+from harness.tasks import TASK_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m submissions", description="Submit a model to the vision model leaderboard."
     )
-    p.add_argument("model", help="timm arch, org/name, hf-hub:org/name[@rev] or local-dir:/abs/path")
+    p.add_argument(
+        "model", help="timm arch, torchvision:ARCH, org/name, hf-hub:org/name[@rev] or local-dir:/abs/path"
+    )
+    p.add_argument(
+        "--task",
+        choices=TASK_NAMES,
+        help="what the model must do (default: the model's own task: torchvision builder family, "
+        "transformers architecture class; timm is classification)",
+    )
     p.add_argument("--revision", help="branch, tag or commit sha (Hub models)")
     p.add_argument("--by", help="submitter name (default: $USER)")
     p.add_argument("--dataset", help="one of the datasets this board offers (LEADERBOARD_DATASETS)")
@@ -68,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from submissions.submit import submit
 
         e = submit(get_stores(), args.model, revision=args.revision, config=config_from_args(args),
-                   submitted_by=args.by or _user(), flavors=args.flavors)  # fmt: skip
+                   submitted_by=args.by or _user(), flavors=args.flavors, task=args.task)  # fmt: skip
         on = f" on {', '.join(j.flavor for j in e.jobs)}" if e.jobs else ""
-        print(f"queued {e.id} ({e.model} @ {e.revision or '-'}){on} status {e.status}")
+        task = e.config.get("task", "classification")
+        print(f"queued {e.id} ({e.model} @ {e.revision or '-'}, {task}){on} status {e.status}")
         return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

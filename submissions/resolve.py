@@ -6,9 +6,12 @@ on the meta device, nothing allocated) - the harness loads them strictly, so a c
 model next to tiny weights, or the reverse, would only fail (or blow up) after approval. Reads are
 bounded (header size, tensor count, nesting; config.json size) and refusals never echo file contents.
 
-timm: ``timm.is_model`` + the architecture built on the meta device. Hub: ``model_info`` (sha, files),
-config.json and the weights header fetched at that sha. local-dir: the resolved real path, validated
-like any id, regular files only, revision = sha256 of the weights.
+timm: ``timm.is_model`` + the architecture built on the meta device. torchvision: a classification,
+detection, segmentation or keypoint builder (``harness.task_models.torchvision_task``) built on the meta
+device. Hub: ``model_info`` (sha, files), config.json and the weights header fetched at that sha. local-dir:
+the resolved real path, validated like any id, regular files only, revision = sha256 of the weights.
+A checkpoint's config.json is timm's (``architecture``: classification) or transformers' (one built-in
+``architectures`` class, no remote code; its task read from the class, as the harness reads it).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import settings
+from harness.tasks import DEFAULT_TASK
 from submissions.validate import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -47,6 +51,8 @@ class Resolved:
     model: str  # canonical harness spec without revision
     revision: str | None
     params: int | None
+    task: str = DEFAULT_TASK  # what the model does (harness.tasks.TASK_NAMES)
+    task_why: str = "a timm classifier"  # where the task was read, for a refusal that names it
 
 
 def count_params_on_meta(build: Callable[[], Any]) -> int:
@@ -67,6 +73,27 @@ def resolve_timm(ref: ModelRef) -> Resolved:
         raise SubmissionRefused(f"{ref.name!r} is not a timm {timm.__version__} architecture{hint}")
     params = count_params_on_meta(lambda: timm.create_model(ref.name, pretrained=False))
     return Resolved("timm", ref.model, None, params)
+
+
+def resolve_torchvision(ref: ModelRef) -> Resolved:
+    """A torchvision builder by name: its task from the module it lives in, params on the meta device."""
+    from torchvision import models
+
+    from harness.errors import HarnessError
+    from harness.task_models import torchvision_task
+
+    try:
+        task = torchvision_task(ref.name)
+    except HarnessError as exc:
+        close = [m for m in models.list_models() if ref.name[:12] in m][:5]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise SubmissionRefused(f"{exc}{hint}") from None
+    kwargs: dict[str, Any] = {"weights": None}
+    if task != "classification":
+        kwargs["weights_backbone"] = None  # never a download, even on the meta device
+    params = count_params_on_meta(lambda: models.get_model(ref.name, **kwargs))
+    family = "keypoint" if task == "pose" else task
+    return Resolved("torchvision", ref.model, None, params, task, f"a torchvision {family} builder")
 
 
 # --- safetensors header -------------------------------------------------------------------------
@@ -155,13 +182,92 @@ def read_config(path: Path, where: str) -> dict[str, Any]:
         cfg = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise SubmissionRefused(f"{where}/{CONFIG_NAME} is not valid JSON") from None
-    if not isinstance(cfg, dict) or "architecture" not in cfg:
-        raise SubmissionRefused(f"{where}/{CONFIG_NAME} has no 'architecture' (timm's Hub layout expected)")
+    if not isinstance(cfg, dict) or ("architecture" not in cfg and not _is_transformers(cfg)):
+        raise SubmissionRefused(
+            f"{where}/{CONFIG_NAME} names neither timm's 'architecture' nor transformers' 'architectures'"
+        )
     return cfg
 
 
+def _is_transformers(cfg: dict[str, Any]) -> bool:
+    from harness.task_models import is_transformers_config
+
+    return is_transformers_config(cfg)
+
+
+def config_task(cfg: dict[str, Any], where: str) -> tuple[str, str]:
+    """(task, where it was read) of a checkpoint: timm's layout is classification; a transformers config
+    names its task through its one architecture class (remote code refused), as the harness reads it."""
+    if not _is_transformers(cfg):
+        return DEFAULT_TASK, "a timm checkpoint"
+    from harness.errors import HarnessError
+    from harness.task_models import transformers_task
+
+    try:
+        task = transformers_task(cfg)
+    except HarnessError as exc:  # short and fixed wording (a class name at most), never the file
+        raise SubmissionRefused(f"{where}/{CONFIG_NAME}: {exc}") from None
+    return task, f"config.json architectures {cfg['architectures'][0]}"
+
+
+# A transformers config's sizes are built on the meta device: bound the ones that multiply modules.
+MAX_CONFIG_INT = 1_000_000
+MAX_REPEAT = 1_000  # layers, blocks, heads, queries, ...
+_REPEAT_WORDS = ("layers", "depth", "blocks", "heads", "queries", "num_")
+
+
+def _check_sizes(value: Any, key: str, where: str, depth: int = 0) -> None:
+    """Refuse numbers that would make even a meta-device build take unbounded time (a hostile config)."""
+    if depth > 8:
+        raise SubmissionRefused(f"{where}/{CONFIG_NAME} is nested too deeply")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_sizes(v, str(k), where, depth + 1)
+    elif isinstance(value, list):
+        for v in value[:10_000]:
+            _check_sizes(v, key, where, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        repeat = any(w in key for w in _REPEAT_WORDS)
+        if value > (MAX_REPEAT if repeat else MAX_CONFIG_INT):
+            raise SubmissionRefused(
+                f"{where}/{CONFIG_NAME}: {key[:40]} = {value} is beyond what is evaluated here"
+            )
+
+
+def transformers_shapes(cfg: dict[str, Any], where: str) -> tuple[Shapes, set[str]]:
+    """(state-dict shapes, tied keys) of the transformers model config.json declares, built on the meta
+    device from a built-in class only; the backbone is never downloaded."""
+    import torch
+    import transformers
+
+    arch = cfg["architectures"][0]  # config_task checked: exactly one class name
+    cls = getattr(transformers, arch, None)
+    model_type = cfg.get("model_type")
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise SubmissionRefused(
+            f"{where}/{CONFIG_NAME}: {arch} is not a transformers {transformers.__version__} class"
+        )
+    if not isinstance(model_type, str) or model_type not in transformers.CONFIG_MAPPING:
+        raise SubmissionRefused(
+            f"{where}/{CONFIG_NAME}: unknown transformers model_type {str(model_type)[:40]!r}"
+        )
+    _check_sizes(cfg, "", where)
+    try:
+        config = transformers.CONFIG_MAPPING[model_type].from_dict(dict(cfg))
+        if hasattr(config, "use_pretrained_backbone"):
+            config.use_pretrained_backbone = False
+        with torch.device("meta"):
+            model = cls(config)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many types for a bad config
+        raise SubmissionRefused(
+            f"{where}/{CONFIG_NAME} is not accepted: transformers cannot build {arch} from it ({type(exc).__name__})"
+        ) from None
+    tied = getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or ()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}, set(tied)
+
+
 def config_shapes(cfg: dict[str, Any], where: str) -> Shapes:
-    """State-dict shapes of the model config.json declares, built on the meta device (no memory)."""
+    """State-dict shapes of the timm model config.json declares, built on the meta device (no memory)."""
     import torch
 
     from harness.errors import HarnessError
@@ -194,8 +300,29 @@ def check_weights_fit(weights: Shapes, declared: Shapes, where: str) -> None:
 
 def weights_params(cfg: dict[str, Any], weights: Shapes, where: str) -> int:
     """Parameter count from the weights, after checking they fit config.json's model."""
-    check_weights_fit(weights, config_shapes(cfg, where), where)
+    if _is_transformers(cfg):
+        check_transformers_fit(weights, *transformers_shapes(cfg, where), where)
+    else:
+        check_weights_fit(weights, config_shapes(cfg, where), where)
     return count_elements(weights)
+
+
+def check_transformers_fit(weights: Shapes, declared: Shapes, tied: set[str], where: str) -> None:
+    """transformers renames a checkpoint's tensors as it loads them (its conversion mappings), so a saved
+    name need not be the module's: the tensors must match by shape, one for one; a tied weight is saved
+    once, so the tensor sharing it may be absent. (The harness then loads strictly, names included.)"""
+    from collections import Counter
+
+    have = Counter(weights.values())
+    need = Counter(v for k, v in declared.items() if k not in tied)
+    allowed = Counter(declared.values())
+    if need - have or have - allowed:
+        missing, extra = sum((need - have).values()), sum((have - allowed).values())
+        raise SubmissionRefused(
+            f"{where}: the weights do not fit the model {CONFIG_NAME} declares ({missing} tensor(s) "
+            f"missing, {extra} of shapes the model does not have; config.json declares "
+            f"{count_elements(declared) / 1e6:.2f}M values, the weights hold {count_elements(weights) / 1e6:.2f}M)"
+        )
 
 
 # --- local-dir ----------------------------------------------------------------------------------
@@ -212,9 +339,10 @@ def resolve_local(ref: ModelRef) -> Resolved:
         raise SubmissionRefused(f"{where} is not a directory")
     check_weight_files(sorted(p.name for p in root.iterdir() if p.is_file()), where)
     cfg = read_config(root / CONFIG_NAME, where)
+    task, why = config_task(cfg, where)
     weights = root / WEIGHTS_NAME
     params = weights_params(cfg, read_safetensors_shapes(weights, where), where)
-    return Resolved("local-dir", f"local-dir:{root}", sha256_file(weights), params)
+    return Resolved("local-dir", f"local-dir:{root}", sha256_file(weights), params, task, why)
 
 
 def _data_dir() -> Path:
@@ -286,13 +414,16 @@ def resolve_hub(
             f"cannot read {ref.name}'s {CONFIG_NAME} and weights header right now ({type(exc).__name__}); "
             "try again later"
         ) from None
+    task, why = config_task(cfg, f"{ref.name}@{sha[:12]}")
     params = weights_params(cfg, weights, f"{ref.name}@{sha[:12]}")
-    return Resolved("hf-hub", ref.model, sha, params)
+    return Resolved("hf-hub", ref.model, sha, params, task, why)
 
 
 def resolve(ref: ModelRef, revision: str | None, model_info=None) -> Resolved:
     if ref.source == "timm":
         return resolve_timm(ref)
+    if ref.source == "torchvision":
+        return resolve_torchvision(ref)
     if ref.source == "local-dir":
         return resolve_local(ref)
     return resolve_hub(ref, revision, model_info)

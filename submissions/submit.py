@@ -2,7 +2,8 @@
 
 Order: syntax (id, revision, submitter) -> the whole benchmark config, normalised and checked against
 what this board's workers would run -> existence, revision, weights vs config.json, parameter cap
-(network or disk) -> already evaluated? -> rate-limit slot (compare-and-swap) -> duplicate claim
+(network or disk) -> the model's task (torchvision builder family, transformers architecture class; timm
+is classification) against the requested one, and the dataset against that task -> already evaluated? -> rate-limit slot (compare-and-swap) -> duplicate claim
 (compare-and-swap) -> the entry (create-only). Both limits are atomic on the local and the Hub store;
 if a later step fails, the slot and the claim taken so far are handed back, so nothing is lost and no
 phantom blocks a resubmission. Nothing is written unless every check passes.
@@ -28,6 +29,7 @@ from submissions.validate import (
     check_not_evaluated,
     check_params,
     check_submitter,
+    check_task,
     merge_revision,
     parse_model_id,
     parse_rate_limit,
@@ -96,6 +98,7 @@ def submit(
     hub_model_info=None,
     flavors: Any = None,
     flavor_catalogue: Any = None,
+    task: str | None = None,
 ) -> QueueEntry:
     """Queue ``model`` for review; returns the new entry. Raises :class:`SubmissionRefused`.
 
@@ -104,6 +107,9 @@ def submit(
 
     ``flavors`` (with ``LEADERBOARD_DISPATCH=jobs``): the Hugging Face Jobs flavors to measure on (names or
     a comma list; default the cheapest CPU one); flavors that already have this result are left out.
+
+    ``task`` (or ``config["task"]``): what the model must do; None takes the model's own task. A model of
+    another task is refused, naming both.
     """
     from harness.config import result_key
     from harness.environment import hardware_profile
@@ -115,6 +121,7 @@ def submit(
     ref = parse_model_id(model, settings.allow_local_dirs)
     wanted_revision = merge_revision(ref, revision)
     who = check_submitter(submitted_by)
+    requested = _requested_task(task, config)
     cfg = normalise_config(config)
     picked = _flavors(flavors, flavor_catalogue, cfg.device)
     devices = ("cpu", "cuda") if any(not f.is_cpu for f in picked) else settings.devices
@@ -122,6 +129,9 @@ def submit(
 
     found = resolve(ref, wanted_revision, hub_model_info)
     check_params(found.params, settings.max_params_m, found.model)
+    task = check_task(requested, found.task, found.model, found.task_why)
+    cfg = normalise_config({**cfg.to_dict(), "task": task})  # robustness is classification's only
+    check_dataset_task(cfg.dataset, cfg.task)
     what = f"{found.model}@{(found.revision or 'no-revision')[:12]}"
     if picked:  # one key per flavor: measure only where it is missing
         from eval_queue.worker import job_profile
@@ -146,6 +156,25 @@ def submit(
         found.model, found.source, found.revision, cfg_dict, who, now, params=found.params, flavors=picked
     )
     return _enqueue(queue, entry, fp, what, settings.rate_limit, entries)
+
+
+def _requested_task(task: Any, config: Any) -> Any:
+    """The task asked for by the argument and/or the config (they must agree); None: the model's own."""
+    in_config = config.get("task") if isinstance(config, dict) else getattr(config, "task", None)
+    if task not in (None, "") and in_config not in (None, "") and task != in_config:
+        raise SubmissionRefused(f"two tasks given ({in_config!r} in the settings, {task!r}); give one")
+    return task if task not in (None, "") else in_config
+
+
+def check_dataset_task(dataset: str | None, task: str) -> None:
+    """A built-in dataset of another task (digits for a detector) would only fail after approval."""
+    from harness.tasks import task_specs
+
+    owner = next((s for s in task_specs() if s.builtin_dataset == dataset), None)
+    if owner is not None and owner.name != task:
+        raise SubmissionRefused(
+            f"dataset {dataset} is a {owner.name} set; a {task} model needs a {task} dataset (or none)"
+        )
 
 
 def _flavors(names: Any, catalogue: Any, device: str) -> tuple[Any, ...]:

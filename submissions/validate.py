@@ -24,10 +24,14 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt", ".pickle")
 
 _HUB_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _TIMM_ARCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_TORCHVISION_ARCH = re.compile(r"^[a-z][a-z0-9_]{0,99}$")  # as harness.models.parse_model_spec reads it
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 _LOCAL_PATH = re.compile(r"^/[A-Za-z0-9._+/-]*$")
 _SHELL_META = set(";|&$`<>(){}[]*?!~'\"\\#%^,=\n\r\t")
 _SUBMITTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@ -]*$")
+
+
+RANDOM_WEIGHT_SOURCES = ("timm", "torchvision")  # an architecture by name: efficiency only
 
 
 class SubmissionRefused(ValueError):
@@ -38,8 +42,8 @@ class SubmissionRefused(ValueError):
 class ModelRef:
     """A syntactically valid model id. ``model`` is the canonical harness spec stored in the queue."""
 
-    source: str  # timm | hf-hub | local-dir
-    name: str  # arch | org/name | /abs/path
+    source: str  # timm | torchvision | hf-hub | local-dir
+    name: str  # arch | arch | org/name | /abs/path
     revision: str | None = None  # given inside the id (hf-hub:org/name@rev)
 
     @property
@@ -109,7 +113,8 @@ def check_revision(revision: str | None) -> str | None:
 
 
 def parse_model_id(text: Any, allow_local_dirs: bool) -> ModelRef:
-    """Accept ``timm-arch``, ``org/name``, ``hf-hub:org/name[@rev]`` or ``local-dir:/abs/path``."""
+    """Accept ``timm-arch``, ``torchvision:arch``, ``org/name``, ``hf-hub:org/name[@rev]`` or
+    ``local-dir:/abs/path``."""
     text = _check_text(text, "model id", MAX_ID_LEN)
     _no_url(text)
     if text.startswith("local-dir:"):
@@ -125,6 +130,14 @@ def parse_model_id(text: Any, allow_local_dirs: bool) -> ModelRef:
         _refuse(
             f"model id {text!r} contains {''.join(bad)!r}; use letters, digits, '-', '_', '.' and one '/'"
         )
+    if text.startswith("torchvision:"):
+        arch = text[len("torchvision:") :]
+        if not _TORCHVISION_ARCH.match(arch):
+            _refuse(
+                f"torchvision architecture {arch[:60]!r} must be a builder name in lower case letters, digits "
+                "and '_' (e.g. torchvision:ssdlite320_mobilenet_v3_large)"
+            )
+        return ModelRef("torchvision", arch)
     if text.startswith("hf-hub:"):
         rest = text[len("hf-hub:") :]
         repo, at, rev = rest.partition("@")
@@ -133,8 +146,8 @@ def parse_model_id(text: Any, allow_local_dirs: bool) -> ModelRef:
         return ModelRef("hf-hub", check_hub_repo(repo), check_revision(rev) if at else None)
     if ":" in text or "@" in text:
         _refuse(
-            f"unknown model source in {text!r}: use a timm architecture, org/name, hf-hub:org/name[@rev]"
-            + (" or local-dir:/path" if allow_local_dirs else "")
+            f"unknown model source in {text!r}: use a timm architecture, torchvision:ARCH, org/name, "
+            "hf-hub:org/name[@rev]" + (" or local-dir:/path" if allow_local_dirs else "")
         )
     if "/" in text:
         return ModelRef("hf-hub", check_hub_repo(text))
@@ -187,8 +200,8 @@ def merge_revision(ref: ModelRef, revision: str | None) -> str | None:
     if ref.revision and revision and ref.revision != revision:
         _refuse(f"two revisions given ({ref.revision!r} in the id, {revision!r} as revision); give one")
     revision = revision or ref.revision
-    if revision and ref.source == "timm":
-        _refuse("timm architectures have no revision (random weights); leave the revision empty")
+    if revision and ref.source in RANDOM_WEIGHT_SOURCES:
+        _refuse(f"{ref.source} architectures have no revision (random weights); leave the revision empty")
     if revision and ref.source == "local-dir":
         _refuse("local-dir models get their revision from the weights' sha256; leave the revision empty")
     return revision
@@ -259,13 +272,29 @@ def check_job(config: Any, source: str, datasets: tuple[str, ...], devices: tupl
         _refuse(f"dataset {config.dataset[:60]!r} is not offered on this board (offered: {offered}; or none)")
     if config.device not in devices:
         _refuse(f"device {config.device!r} is not available on this board's workers ({', '.join(devices)})")
-    if source == "timm" and (config.dataset is not None or config.robustness):
+    if source in RANDOM_WEIGHT_SOURCES and (config.dataset is not None or config.robustness):
         _refuse(
-            "timm architectures are evaluated with random weights, so a dataset (accuracy, robustness) is "
-            "meaningless; leave the dataset empty, or submit the Hub repo with trained weights"
+            f"{source} architectures are evaluated with random weights, so a dataset (accuracy, robustness) "
+            "is meaningless; leave the dataset empty, or submit the Hub repo with trained weights"
         )
     if config.robustness and config.dataset is None:
         _refuse("robustness needs a dataset (top-1 under corruptions); pick one or turn robustness off")
+
+
+def check_task(requested: Any, model_task: str, model: str, why: str) -> str:
+    """The task to evaluate: the model's own; a requested task must be a known one and the same."""
+    from harness.tasks import TASK_NAMES
+
+    if requested in (None, ""):
+        return model_task
+    if not isinstance(requested, str) or requested not in TASK_NAMES:
+        _refuse(f"unknown task {str(requested)[:40]!r}; choose one of {', '.join(TASK_NAMES)}")
+    if requested != model_task:
+        _refuse(
+            f"{model} is a {model_task} model ({why}), not a {requested} model; pick the task "
+            f"{model_task} or submit a {requested} model"
+        )
+    return requested
 
 
 def check_params(params: int | None, max_params_m: float | None, model: str) -> None:
@@ -279,20 +308,23 @@ def check_params(params: int | None, max_params_m: float | None, model: str) -> 
 
 
 def check_weight_files(files: list[str], where: str) -> None:
-    """A single ``model.safetensors`` plus ``config.json`` (timm's Hub layout); pickle-only is refused."""
+    """A single ``model.safetensors`` plus ``config.json`` (timm's or transformers' Hub layout); pickle-only
+    is refused."""
     if WEIGHTS_NAME not in files:
         pickles = sorted(f for f in files if f.endswith(PICKLE_SUFFIXES))
         if pickles:
             _refuse(
                 f"{where} has only pickle weights ({', '.join(pickles[:3])}); pickle is never loaded here. "
-                f"Save {WEIGHTS_NAME} (timm push_to_hf_hub(..., safe_serialization=True)) and submit again"
+                f"Save {WEIGHTS_NAME} (timm push_to_hf_hub(..., safe_serialization=True), transformers "
+                "save_pretrained(..., safe_serialization=True)) and submit again"
             )
         if any(f.endswith(".safetensors.index.json") for f in files):
             _refuse(f"{where} has sharded weights; a single {WEIGHTS_NAME} is required")
-        _refuse(f"{where} has no {WEIGHTS_NAME}; upload the weights in timm's Hub layout")
+        _refuse(f"{where} has no {WEIGHTS_NAME}; upload the weights in timm's or transformers' Hub layout")
     if CONFIG_NAME not in files:
         _refuse(
-            f"{where} has no {CONFIG_NAME}; timm's Hub layout (config.json + model.safetensors) is required"
+            f"{where} has no {CONFIG_NAME}; timm's or transformers' Hub layout (config.json + "
+            "model.safetensors) is required"
         )
 
 

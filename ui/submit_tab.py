@@ -21,10 +21,13 @@ from eval_queue.flavors import catalogue, jobs_enabled
 from eval_queue.view import queue_position
 from harness.backends import backend_specs
 from harness.config import split_csv
+from harness.tasks import DEFAULT_TASK
+from leaderboard.columns import TASK_CHOICES
 from leaderboard.markup import escape_markdown
 from ui.state import current
 
 NO_DATASET = "none"
+FROM_MODEL = "from the model"
 DEFAULT_BATCH_SIZES = "1,8"
 DEFAULT_MIN_DURATION_S = 1.0
 
@@ -90,6 +93,7 @@ class SubmitForm:
     name: str
     flavors: list[str] | None = None  # Hugging Face Jobs flavors (None/[]: the default one)
     input_sizes: str = ""  # input-size scaling resolutions, comma list ("" = none)
+    task: str | None = None  # harness.tasks.TASK_NAMES; None/"": the model's own task
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -124,10 +128,13 @@ def submit_form(form: SubmitForm, profile: Any) -> str:
             config=form.config(),
             submitted_by=submitter,
             flavors=list(form.flavors or []) or None,
+            task=form.task or None,
         )
     except (submissions.SubmissionRefused, ValueError) as exc:
         return f"**Refused:** {escape_markdown(exc)}"  # it may quote what was typed
     model, entry_id, status = (escape_markdown(_get(entry, k)) for k in ("model", "id", "status"))
+    config = _get(entry, "config")
+    task = escape_markdown(config.get("task", DEFAULT_TASK) if isinstance(config, dict) else DEFAULT_TASK)
     revision = escape_markdown(_get(entry, "revision") or "—")
     jobs = _get(entry, "jobs") or ()
     on = f" on {escape_markdown(', '.join(_get(j, 'flavor') for j in jobs))}" if jobs else ""
@@ -137,7 +144,7 @@ def submit_form(form: SubmitForm, profile: Any) -> str:
         pos = None
     where = f" Position **{pos}** in the queue." if pos else ""
     return (
-        f"**Queued** {model}{on} as {entry_id} — status **{status}** (revision {revision}).{where}"
+        f"**Queued** {model} ({task}){on} as {entry_id} — status **{status}** (revision {revision}).{where}"
         " A maintainer reviews it next; watch the Queue tab."
     )
 
@@ -153,8 +160,11 @@ class SubmitTab:
         ch = FormChoices.current()
         with gr.Tab("Submit", id="submit"):
             gr.Markdown(
-                "Submit a timm architecture (`resnet18`, measured with random weights: efficiency only), "
-                "a Hub model (`hf-hub:org/name`, safetensors only) or a local directory (`local-dir:/path`)."
+                "Submit a timm architecture (`resnet18`) or a torchvision one "
+                "(`torchvision:ssdlite320_mobilenet_v3_large`), both measured with random weights "
+                "(efficiency only); a Hub model (`hf-hub:org/name`: timm or transformers layout, safetensors "
+                "only, no remote code) or a local directory (`local-dir:/path`). The task is read from the "
+                "model; a model of another task than the one picked is refused."
             )
             c: dict[str, Any] = {}
             with gr.Row():
@@ -163,6 +173,9 @@ class SubmitTab:
                 )
                 c["revision"] = gr.Textbox(label="Revision (Hub only, default main)", placeholder="main")
                 c["name"] = gr.Textbox(label="Your name", visible=not settings.on_space(), elem_id="sub-name")
+                c["task"] = gr.Dropdown(
+                    [(FROM_MODEL, ""), *TASK_CHOICES], value="", label="Task", elem_id="sub-task"
+                )
             with gr.Row():
                 c["backends"] = gr.CheckboxGroup(
                     list(ch.backends), value=list(ch.backends), label="Backends", elem_id="sub-backends"
