@@ -105,7 +105,9 @@ def test_unknown_and_unbenchmarked_torchvision_names_and_random_weight_rules(sto
 
 
 def test_a_timm_model_is_classification_and_the_task_must_be_known(stores):
-    with pytest.raises(SubmissionRefused, match=r"resnet10t is a classification model \(a timm classifier\), not a pose"):
+    with pytest.raises(
+        SubmissionRefused, match=r"resnet10t is a classification model \(a timm classifier\), not a pose"
+    ):
         submit(stores, "resnet10t", config=FAST, submitted_by="alice", settings=OPEN, task="pose")
     with pytest.raises(SubmissionRefused, match="unknown task 'depth'"):
         submit(stores, "resnet10t", config=FAST, submitted_by="alice", settings=OPEN, task="depth")
