@@ -212,3 +212,20 @@ def test_reference_suite_seeds_every_task(stores):
     assert tasks == {"classification", "detection", "segmentation", "pose"}
     assert {e.status for e in list_entries(stores.queue)} == {"APPROVED"}
     assert app.seed_reference_suite(stores) == 0  # never on a board that has entries
+
+
+def test_the_submit_form_takes_the_task(tmp_path, monkeypatch):
+    from tests._leaderboard_helpers import installed_board
+    from ui.submit_tab import SubmitForm, submit_form
+
+    monkeypatch.setenv("LEADERBOARD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LEADERBOARD_RATE_LIMIT", "off")
+
+    def form(model: str, task: str) -> SubmitForm:
+        return SubmitForm(model, "", ["pytorch"], ["fp32"], "1", "cpu", "none", 0.1, "alice", task=task)
+
+    with installed_board(tmp_path, []):
+        out = submit_form(form("resnet10t", "detection"), None)
+        assert out.startswith("**Refused:**") and "is a classification model" in out and "\n" not in out
+        out = submit_form(form("torchvision:lraspp_mobilenet_v3_large", ""), None)  # "" = from the model
+        assert out.startswith("**Queued**") and "(segmentation)" in out
