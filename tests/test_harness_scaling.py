@@ -84,6 +84,7 @@ def record(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_real_run_records_cold_start_phases_in_order(record):
     for run in record["runs"]:
         assert run["status"] == "ok", run["error"]
@@ -98,6 +99,7 @@ def test_real_run_records_cold_start_phases_in_order(record):
         assert cold["total_ms"] < 600_000
 
 
+@pytest.mark.slow
 def test_real_run_records_a_two_point_latency_curve_per_backend(record):
     for run in record["runs"]:
         points = run["scaling"]
@@ -105,6 +107,7 @@ def test_real_run_records_a_two_point_latency_curve_per_backend(record):
         assert all(p["status"] == "ok" and p["p50_ms"] > 0 and p["iterations"] >= 1 for p in points), points
 
 
+@pytest.mark.slow
 def test_real_cpu_run_has_no_energy_without_a_counter_and_no_gpu_fields(record):
     for run in record["runs"]:
         assert run["energy_j_per_image"] is None and run["energy"] is None
@@ -115,6 +118,7 @@ def test_real_cpu_run_has_no_energy_without_a_counter_and_no_gpu_fields(record):
 # ---- on the board: columns, details, the Compare curve --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_board_shows_cold_start_energy_note_and_the_resolution_curve(st, record):  # noqa: F811
     from leaderboard.charts import PALETTE
     from store import layout
