@@ -19,6 +19,7 @@ from harness.backends.litert_backend import (
     int8_spec,
     one_line,
     quantize,
+    zero_scale_norms,
 )
 from tests._harness_helpers import run_cli
 
@@ -66,6 +67,7 @@ def test_fp32_matches_pytorch_with_latency_and_conversion_facts(litert_record):
         assert info["batch_mode"] == "resize_tensor_input" and info["quantization"] is None
         assert info["converter"].startswith("litert-torch ")
         assert run["accuracy_delta_top1"] == 0.0  # same argmax on all 120 digits
+        assert "note" not in info  # trained weights: no branch folded away
     assert litert_record["accuracy"]["top1"] > 80
 
 
@@ -203,6 +205,14 @@ def test_int8_mode_settings_and_one_line_reasons():
     )
     assert one_line(ValueError("")) == "ValueError"
     assert len(one_line(RuntimeError("x" * 5000))) == 300
+
+
+def test_zero_scale_norms_flags_timms_random_init():
+    import timm
+
+    assert zero_scale_norms(timm.create_model("resnet10t", pretrained=False)) == 4  # one per block
+    assert zero_scale_norms(timm.create_model("resnet10t", pretrained=False, zero_init_last=False)) == 0
+    assert zero_scale_norms(BakesBatch()) == 0
 
 
 def test_captured_stderr_keeps_native_writes_out_of_the_output(capfd):
