@@ -179,9 +179,10 @@ def server_side(data_dir: Path) -> dict[str, float]:
     )
 
     def render(fs: FilterState) -> None:
-        view = apply_filters(wide, fs).frame
-        present.display_page(view, fs.columns, 1)
-        charts.accuracy_latency_scatter(view)
+        """What the app does for a view, without its per-snapshot memo (a fresh index every time)."""
+        view = apply_filters(wide, fs)
+        present.display_page(view, fs.columns, 1, task=fs.task)
+        charts.accuracy_latency_scatter(view.take(charts.chart_fields(fs.task)), task=fs.task)
 
     t_first, _ = timed(lambda: render(DEFAULT_STATE))
     states = [
@@ -225,16 +226,19 @@ def free_port() -> int:
 
 
 def through_app(data_dir: Path, n: int) -> dict[str, float]:
-    """The real app in a subprocess: /query round trips through gradio_client, then the browser figures
-    (when /usr/bin/chromium exists) next to the floor: a bare Gradio app showing the same first page."""
+    """The real app and the floor (a bare Gradio app showing the same first page), both running: /query
+    round trips through gradio_client, then (when /usr/bin/chromium exists) the browser figures of both,
+    interleaved round by round so machine load hits both alike."""
     port = free_port()
     proc = _serve([sys.executable, str(ROOT / "app.py")], data_dir, port)
+    floor_proc, floor_url, floor_tmp = _start_floor(data_dir)
     out: dict[str, float] = {}
     try:
         url = f"http://127.0.0.1:{port}/"
         t0 = time.perf_counter()
-        _wait_http(url, 300)
+        _wait_http(url, 900)
         out["server_start_s"] = time.perf_counter() - t0
+        _wait_http(floor_url, 300)
         from gradio_client import Client
 
         client = Client(url, verbose=False)
@@ -247,12 +251,12 @@ def through_app(data_dir: Path, n: int) -> dict[str, float]:
         out["api_query_s_median"] = median(times)
         out["api_query_s_max"] = max(times)
         if Path(CHROMIUM).exists():
-            out.update(_board_in_browser(url, n))
+            out.update(_in_browser(url, floor_url, n))
     finally:
-        proc.terminate()
-        proc.wait(20)
-    if Path(CHROMIUM).exists():
-        out.update(_floor(data_dir))
+        for p in (proc, floor_proc):
+            p.terminate()
+            p.wait(20)
+        shutil.rmtree(floor_tmp, ignore_errors=True)
     return out
 
 
@@ -307,83 +311,100 @@ def _timed_until(page, action, condition: str, arg=None) -> float:
     return time.perf_counter() - t0
 
 
-_STATUS_HAS = "(t) => (document.querySelector('#lb-status')?.innerText || '').includes(t)"
+_STATUS = "(document.querySelector('#lb-status')?.innerText || '')"
+_PAINTED = (
+    "() => document.querySelectorAll('#lb-table [role=gridcell]').length > 0 && "
+    + _STATUS
+    + ".includes('Showing')"
+)
+_FLOOR_PAINTED = "() => document.querySelectorAll('#floor-table [role=gridcell]').length > 0"
+_FLOOR_UPDATED = (
+    "(i) => (document.querySelector('#floor-table [role=gridcell]')?.innerText || '').startsWith(i + ':')"
+)
 
 
-def _board_in_browser(url: str, n: int) -> dict[str, float]:
-    """First paint (navigation to the first rows drawn), filter change (Pareto only, on and off), sort
-    (Descending), page change (Next/Previous) and a search (typed, debounced), REPEAT times each."""
+def _in_browser(url: str, floor_url: str, n: int) -> dict[str, float]:
+    """REPEAT rounds, each: first paint of the board then of the floor (navigation to the first rows
+    drawn), a filter change (Pareto only, on and off), a sort (Descending, on and off), a page change
+    (Next, Previous) and a typed, debounced search on the board, each followed by the floor re-sending
+    its page, so both see the same machine load."""
     from playwright.sync_api import sync_playwright
 
-    res: dict[str, list[float]] = {k: [] for k in ("first_paint", "filter", "sort", "page", "search")}
+    keys = ("first_paint", "filter", "sort", "page", "search", "floor_first_paint", "floor_update")
+    res: dict[str, list[float]] = {k: [] for k in keys}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(url)  # warm the server's and the browser's caches once
-        page.wait_for_selector("#lb-table [role=gridcell]", timeout=120_000)
-        for _ in range(REPEAT):
+        board = browser.new_page(viewport={"width": 1440, "height": 900})
+        floor = browser.new_page(viewport={"width": 1440, "height": 900})
+        board.goto(url)  # warm the servers' and the browser's caches once
+        board.wait_for_selector("#lb-table [role=gridcell]", timeout=300_000)
+        floor.goto(floor_url)
+        floor.wait_for_selector("#floor-table [role=gridcell]", timeout=120_000)
+        updates = 0
+
+        def floor_update() -> None:
+            nonlocal updates
+            updates += 1
+            res["floor_update"].append(
+                _timed_until(floor, lambda: floor.click("#floor-again"), _FLOOR_UPDATED, updates)
+            )
+
+        for r in range(REPEAT):
             res["first_paint"].append(
-                _timed_until(
-                    page,
-                    lambda: page.goto(url, wait_until="commit"),
-                    "() => document.querySelectorAll('#lb-table [role=gridcell]').length > 0 &&"
-                    " (document.querySelector('#lb-status')?.innerText || '').includes('Showing')",
+                _timed_until(board, lambda: board.goto(url, wait_until="commit"), _PAINTED)
+            )
+            res["floor_first_paint"].append(
+                _timed_until(floor, lambda: floor.goto(floor_url, wait_until="commit"), _FLOOR_PAINTED)
+            )
+            updates = 0
+            board.wait_for_timeout(300)
+            pareto = board.locator("#lb-pareto input")
+            for on in (True, False):
+                cond = (
+                    "() => " + _STATUS + ".includes('Pareto only')"
+                    if on
+                    else "(t) => " + _STATUS + ".includes(t) && !" + _STATUS + ".includes('Pareto only')"
                 )
-            )
-        page.wait_for_timeout(1500)  # the chart follows the first paint
-        total = f"of {2 * n} rows"
-        pareto = page.locator("#lb-pareto input")
-        for i in range(REPEAT * 2):
-            want = "Pareto only" if i % 2 == 0 else total
-            cond = (
-                "() => (document.querySelector('#lb-status')?.innerText || '').includes('Pareto only')"
-                if i % 2 == 0
-                else "(t) => { const s = document.querySelector('#lb-status')?.innerText || '';"
-                " return s.includes(t) && !s.includes('Pareto only') }"
-            )
-            res["filter"].append(_timed_until(page, pareto.click, cond, None if i % 2 == 0 else want))
-            page.wait_for_timeout(300)
-        page.click("#lb-more")  # the accordion with sort and columns
-        desc = page.locator("#lb-desc input")
-        for i in range(REPEAT * 2):
-            res["sort"].append(
-                _timed_until(
-                    page,
-                    desc.click,
-                    "(want) => (location.search.includes('desc=1')) === want",
-                    i % 2 == 0,
+                res["filter"].append(
+                    _timed_until(board, pareto.click, cond, None if on else f"of {2 * n} rows")
                 )
-            )
-            page.wait_for_timeout(300)
-        for i in range(REPEAT * 2):
-            button, want = (
-                ("#lb-pager button:has-text('Next')", "51–100")
-                if i % 2 == 0
-                else (
-                    "#lb-pager button:has-text('Previous')",
-                    "1–50",
+                floor_update()
+            board.click("#lb-more")  # the accordion with sort and columns
+            desc = board.locator("#lb-desc input")
+            for want in (True, False):
+                res["sort"].append(
+                    _timed_until(
+                        board, desc.click, "(want) => (location.search.includes('desc=1')) === want", want
+                    )
                 )
-            )
-            res["page"].append(_timed_until(page, lambda b=button: page.click(b), _STATUS_HAS, want))
-            page.wait_for_timeout(300)
-        box = page.locator("#lb-search textarea, #lb-search input").first
-        for i in range(REPEAT):
-            query = ("resnet", "efficientnet")[i % 2]
+                floor_update()
+            for button, want in (("Next", "51–100"), ("Previous", "1–50")):
+                res["page"].append(
+                    _timed_until(
+                        board,
+                        lambda b=button: board.click(f"#lb-pager button:has-text('{b}')"),
+                        "(t) => " + _STATUS + ".includes(t)",
+                        want,
+                    )
+                )
+                floor_update()
+            box = board.locator("#lb-search textarea, #lb-search input").first
+            query = ("resnet", "efficientnet")[r % 2]
             res["search"].append(
                 _timed_until(
-                    page,
-                    lambda q=query: box.fill(q),
-                    "(q) => location.search.includes('q=' + q) &&"
-                    " (document.querySelector('#lb-status')?.innerText || '').includes('Showing')",
+                    board,
+                    lambda q=query, b=box: b.fill(q),
+                    "(q) => location.search.includes('q=' + q) && " + _STATUS + ".includes('Showing')",
                     query,
                 )
             )
-            page.wait_for_timeout(300)
+            floor_update()
         browser.close()
     out = {}
     for k, v in res.items():
-        out[f"browser_{k}_s_median"] = median(v)
-        out[f"browser_{k}_s_max"] = max(v)
+        name = k if k.startswith("floor_") else f"browser_{k}"
+        out[f"{name}_s_median"] = median(v)
+        out[f"{name}_s_max"] = max(v)
     return out
 
 
@@ -402,9 +423,9 @@ demo.launch(server_name="127.0.0.1", server_port=int(sys.argv[2]), ssr_mode=Fals
 """
 
 
-def _floor(data_dir: Path) -> dict[str, float]:
+def _start_floor(data_dir: Path) -> tuple[subprocess.Popen, str, Path]:
     """A minimal Gradio Blocks app with one Dataframe holding the board's first page (same rows, same
-    columns, as display strings): its first paint and a button that re-sends the page."""
+    columns, as display strings) and a button that re-sends the page: (process, URL, its temp folder)."""
     from harness.record import check_record_dict
     from leaderboard import present
     from leaderboard.filters import apply_filters
@@ -415,52 +436,14 @@ def _floor(data_dir: Path) -> dict[str, float]:
     wide, _ = frames_from_table(
         read_results_table(LocalDatasetStore(data_dir / "results", "results"), validate=check_record_dict)
     )
-    frame = present.display_page(apply_filters(wide, DEFAULT_STATE).frame, DEFAULT_STATE.columns, 1)[0]
+    view = apply_filters(wide, DEFAULT_STATE)
+    frame = present.display_page(view, DEFAULT_STATE.columns, 1, task=DEFAULT_STATE.task)[0]
     tmp = Path(tempfile.mkdtemp(prefix="floor-"))
     frame.to_pickle(tmp / "page.pkl")
     (tmp / "floor.py").write_text(_FLOOR_APP)
     port = free_port()
     proc = _serve([sys.executable, str(tmp / "floor.py"), str(tmp / "page.pkl"), str(port)], data_dir, port)
-    res: dict[str, list[float]] = {"first_paint": [], "update": []}
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_http(url, 120)
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 900})
-            page.goto(url)
-            page.wait_for_selector("#floor-table [role=gridcell]", timeout=120_000)
-            for _ in range(REPEAT):
-                res["first_paint"].append(
-                    _timed_until(
-                        page,
-                        lambda: page.goto(url, wait_until="commit"),
-                        "() => document.querySelectorAll('#floor-table [role=gridcell]').length > 0",
-                    )
-                )
-            for i in range(1, 2 * REPEAT + 1):
-                res["update"].append(
-                    _timed_until(
-                        page,
-                        lambda: page.click("#floor-again"),
-                        "(i) => (document.querySelector('#floor-table [role=gridcell]')?.innerText || '')"
-                        ".startsWith(i + ':')",
-                        i,
-                    )
-                )
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        shutil.rmtree(tmp, ignore_errors=True)
-    return {
-        "floor_first_paint_s_median": median(res["first_paint"]),
-        "floor_first_paint_s_max": max(res["first_paint"]),
-        "floor_update_s_median": median(res["update"]),
-        "floor_update_s_max": max(res["update"]),
-    }
+    return proc, f"http://127.0.0.1:{port}/", tmp
 
 
 def report(web: dict[str, float]) -> list[str]:
@@ -479,8 +462,9 @@ def report(web: dict[str, float]) -> list[str]:
         )
     if "floor_first_paint_s_median" in web:
         lines.append(
-            f"  floor        first paint median {web['floor_first_paint_s_median'] * 1000:.0f} ms, page re-sent"
-            f" median {web['floor_update_s_median'] * 1000:.0f} ms"
+            f"  floor        first paint median {web['floor_first_paint_s_median'] * 1000:.0f} ms, max"
+            f" {web['floor_first_paint_s_max'] * 1000:.0f} ms; page re-sent median"
+            f" {web['floor_update_s_median'] * 1000:.0f} ms, max {web['floor_update_s_max'] * 1000:.0f} ms"
         )
     return lines
 
@@ -489,15 +473,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="reuse (or, when missing, write and keep) the synthetic store in this folder: 100k records take"
+        " minutes to write",
+    )
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="leaderboard-scale-"))
+    keep = args.data_dir is not None
+    tmp = args.data_dir if keep else Path(tempfile.mkdtemp(prefix="leaderboard-scale-"))
     try:
-        t0 = time.perf_counter()
-        t_table = write_store(tmp, args.records)
-        print(
-            f"synthetic store: {args.records} records in {tmp} (written in {time.perf_counter() - t0:.1f} s, "
-            f"table rebuilt in {t_table:.2f} s)"
-        )
+        if keep and (tmp / "results" / "results.parquet").exists():
+            print(f"synthetic store: reusing {tmp}")
+        else:
+            t0 = time.perf_counter()
+            t_table = write_store(tmp, args.records)
+            print(
+                f"synthetic store: {args.records} records in {tmp} (written in "
+                f"{time.perf_counter() - t0:.1f} s, table rebuilt in {t_table:.2f} s)"
+            )
+        print(f"load average before: {_load()}")
         srv = server_side(tmp)
         print(
             f"server side: {srv['rows']} leaderboard rows ({srv['noisy_rows']} noisy) | load "
@@ -511,10 +506,17 @@ def main() -> None:
                 f"through the app: server start {web['server_start_s']:.1f} s | /query median "
                 f"{web['api_query_s_median'] * 1000:.0f} ms, max {web['api_query_s_max'] * 1000:.0f} ms"
             )
-            print("in Chromium (1440x900):")
+            print(f"in Chromium (1440x900), board and floor interleaved, {REPEAT} rounds:")
             print("\n".join(report(web)) or "  (no /usr/bin/chromium)")
+        print(f"load average after: {_load()}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} CPUs"
 
 
 if __name__ == "__main__":

@@ -79,14 +79,42 @@ def _stat_of(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def _records_mark(folder: Path) -> tuple[int, int, int] | None:
-    """(mtime, inode, entry count or -1): the count only while the folder changed recently."""
+@dataclass(frozen=True, eq=False)
+class FolderMark:
+    """The records folder's state: its mtime and inode, plus its entry count while it changed within
+    :data:`RECENT_S` (a file-system clock ticks in milliseconds: a record created in the same tick as a
+    check leaves the mtime as it was, the count does not). Marks are equal when mtime and inode are
+    and, where both have one, the counts."""
+
+    mtime_ns: int
+    ino: int
+    count: int | None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FolderMark) or (self.mtime_ns, self.ino) != (other.mtime_ns, other.ino):
+            return False
+        return self.count is None or other.count is None or self.count == other.count
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _records_mark(folder: Path) -> FolderMark | None:
     try:
         st = folder.stat()
         recent = time.time() - st.st_mtime_ns / 1e9 < RECENT_S
-        return (st.st_mtime_ns, st.st_ino, len(os.listdir(folder)) if recent else -1)
+        return FolderMark(st.st_mtime_ns, st.st_ino, len(os.listdir(folder)) if recent else None)
     except OSError:
         return None
+
+
+def _after_read(before: Any, after: Any) -> Any:
+    """The signature to keep after a read: the read may have rebuilt a stale table file (its stat
+    changes) while no record arrived (the records folder's mark is unchanged); keeping the pre-read
+    signature would reload the same data once more on the next check (a minute at 100k records)."""
+    local = isinstance(before, tuple) and isinstance(after, tuple) and len(before) == len(after) == 2
+    if local and before[0] != after[0] and before[1] is not None and before[1] == after[1]:
+        return after
+    return before
 
 
 def read_checked_table(store: Any) -> pd.DataFrame:
@@ -132,6 +160,7 @@ class LeaderboardCache:
                 if self._snap is not None and not force and sig == self._snap.signature:
                     return self._snap
                 wide, long = frames_from_table(self.read_table(self.store))
+                sig = _after_read(sig, table_signature(self.store))
             except Exception as exc:  # noqa: BLE001 - a broken table or Hub must not take the UI down
                 self._snap = self._keep_last_good(exc, time.perf_counter() - t0)
                 return self._snap

@@ -102,3 +102,43 @@ def test_search_refilters_on_change_not_only_on_typed_input(board):
     chains = [fn for fn in ui.demo.fns.values() if (search._id, "change") in {tuple(t) for t in fn.targets}]
     assert chains, "the search box's change event (paste, Backspace-to-empty) triggers nothing"
     assert all(fn.trigger_mode == "always_last" and fn.js for fn in chains)  # debounced in the browser
+
+
+def test_only_what_changed_is_sent_again(board):
+    """A filter change re-sends the table's rows and the parts that differ; the table's types, pins and
+    widths only when the columns changed, the CSS and pager only when they differ from what was sent."""
+    import gradio as gr
+
+    ui = build_ui()
+    lb = ui.board
+    first = lb.on_filter()  # nothing sent yet: everything goes
+    assert isinstance(first[lb.table], gr.Dataframe) and first[lb.table].column_widths
+    assert {lb.status, lb.page, lb.page_md, lb.url_query, lb.style} <= set(first)
+    sent = first[lb.sent]
+    again = lb.on_filter(1, sent, backend=["onnxruntime"])  # same columns and page
+    assert not isinstance(again[lb.table], gr.Dataframe) and len(again[lb.table]) == 1  # the rows only
+    assert lb.status in again and lb.url_query in again  # these changed
+    assert lb.page not in again and lb.page_md not in again and lb.style not in again  # these did not
+    wider = lb.on_filter(1, again[lb.sent], backend=["onnxruntime"], columns=["top1", "gmacs"])
+    assert isinstance(wider[lb.table], gr.Dataframe) and lb.style in wider  # new columns: types and CSS
+    # a click marks a row: the CSS differs from what was sent, so the next filter sends it again
+    picked = lb.on_select(
+        wider[lb.row_ids],
+        columns=["top1", "gmacs"],
+        evt=type("E", (), {"index": [0, 1]})(),
+        sent=wider[lb.sent],
+    )
+    after = lb.on_filter(1, picked[lb.sent], backend=["onnxruntime"], columns=["top1", "gmacs"])
+    assert lb.style in after and "data-row" not in after[lb.style]
+
+
+def test_the_chart_is_built_only_while_its_accordion_is_open(board):
+    import gradio as gr
+
+    ui = build_ui()
+    closed = ui.board.on_plot("family", False)
+    assert closed[ui.board.plot] == gr.skip()  # nothing built, nothing sent
+    opened = ui.board.on_chart_open("family")
+    assert opened[ui.board.chart_open] is True and len(opened[ui.board.plot].data) >= 1
+    assert ui.board.on_plot("family", True)[ui.board.plot] is opened[ui.board.plot]  # memoised per view
+    assert ui.board.on_chart_close() == {ui.board.chart_open: False}

@@ -327,3 +327,92 @@ def test_empty_view_explanations_when_no_single_filter_or_nothing_to_blame():
     assert describe_empty_view(wide.iloc[0:0], DEFAULT_STATE) == "No rows match this view."
     hostile = replace(DEFAULT_STATE, search="<b>*x*</b>", regex=False)
     assert '"<b>*x*</b>"' in describe_empty_view(wide, hostile)  # plain text: the UI escapes it
+
+
+# --- the per-snapshot index ----------------------------------------------------------------------------
+def _reference(df: pd.DataFrame, state: FilterState) -> list[str]:
+    """The view by plain pandas (a boolean mask, a frame copy, a stable sort): what the index must equal."""
+    mask = search_mask(df, state.search, state.regex) & (df["task"] == state.task)
+    for name in ("family", "backend", "precision", "hardware_profile"):
+        if getattr(state, name):
+            mask &= df[name].isin(getattr(state, name))
+    mask &= range_mask(df["params_m"], state.params_min, state.params_max)
+    mask &= range_mask(df["latency_p50_ms"], state.latency_min, state.latency_max)
+    out = df[mask]
+    if state.pareto and not out.empty:
+        out = out[
+            pareto_front(out, "latency_p50_ms", "top1" if out["top1"].notna().any() else "throughput_ips")
+        ]
+    return sort_frame(out, state.sort_by, state.descending)["row_id"].tolist()
+
+
+@pytest.fixture(scope="module")
+def many():
+    rng = np.random.default_rng(3)
+    recs = []
+    for i in range(120):
+        arch = ("resnet18", "vit_tiny_patch16_224", "efficientnet_b0")[i % 3]
+        runs = [
+            make_run(p50=float(rng.choice([1.0, 2.0, 5.0, 8.0]))),
+            make_run("onnxruntime", p50=float(rng.uniform(1, 9))),
+        ]
+        if i % 7 == 0:
+            runs[0]["latency_ms"] = None  # missing values sort last and stay in range filters
+        recs.append(
+            make_record(
+                model=f"org/m{i:03d}-{arch}",
+                key=f"k{i:03d}",
+                arch=arch,
+                pretrained=i % 5 != 0,
+                accuracy={"top1": float(rng.choice([70.0, 75.0, 80.0])), "top5": 90.0},
+                hw=f"cpu-{i % 3}",
+                params=int(rng.integers(1, 90)) * 1_000_000,
+                runs=runs,
+            )
+        )
+    return build_frames(recs)[0]
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        DEFAULT_STATE,
+        replace(DEFAULT_STATE, descending=True),
+        replace(DEFAULT_STATE, sort_by="latency_p50_ms"),
+        replace(DEFAULT_STATE, sort_by="latency_p50_ms", descending=True),
+        replace(DEFAULT_STATE, sort_by="model", descending=True, search="VIT"),
+        replace(DEFAULT_STATE, sort_by="noisy", backend=("onnxruntime",), params_max=40.0),
+        replace(DEFAULT_STATE, pareto=True),
+        replace(DEFAULT_STATE, pareto=True, sort_by="top1", descending=True, hardware_profile=("cpu-1",)),
+        replace(
+            DEFAULT_STATE, search=r"m0[0-4]\d-(resnet|vit)", regex=True, latency_min=2.0, latency_max=8.0
+        ),
+    ],
+)
+def test_index_views_equal_the_plain_pandas_view(many, state):
+    from leaderboard.filters import FrameIndex
+
+    index = FrameIndex(many)
+    view = index.view(state)
+    assert view.frame["row_id"].tolist() == _reference(many, state)
+    assert view.page(0, 5)["row_id"].tolist() == _reference(many, state)[:5]
+    assert (
+        view.take(["model", "top1"]).columns.tolist() == ["model", "top1"]
+        and len(view.take(["model"])) == view.size
+    )
+    assert index.view(state) is view  # memoised
+
+
+def test_vectorised_pareto_mask_matches_brute_force_with_ties():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        x = rng.choice([1.0, 2.0, 3.0, np.nan], 40)
+        y = rng.choice([1.0, 2.0, 3.0, np.nan], 40)
+        brute = [
+            not (np.isnan(x[i]) or np.isnan(y[i]))
+            and not any(
+                x[j] <= x[i] and y[j] >= y[i] and (x[j] < x[i] or y[j] > y[i]) for j in range(40) if j != i
+            )
+            for i in range(40)
+        ]
+        assert pareto_mask(x, y).tolist() == brute

@@ -96,3 +96,33 @@ def test_hub_5xx_keeps_the_last_good_frames(hub_server):  # noqa: F811
     snap = cache.get()
     assert models(snap) == {"resnet18"} and "HTTP 503" in snap.problems[0]
     assert models(cache.get()) == {"resnet18", "vit_tiny"}  # the Hub is back
+
+
+def test_a_new_record_is_noticed_without_listing_the_records_folder(st, monkeypatch):
+    """The change check is two stat() calls (table, records folder), never a listing: with 100k records
+    a listing took seconds on every check."""
+    cache = LeaderboardCache(st, check_every_s=0)
+    assert models(cache.get()) == {"resnet18"}
+    first = cache.get()
+    listed = []
+    real = LocalDatasetStore.list_files
+    monkeypatch.setattr(LocalDatasetStore, "list_files", lambda self, *a: listed.append(a) or real(self, *a))
+    assert cache.get() is first  # nothing changed: the same snapshot, nothing listed
+    assert listed == []
+    put(st, "k2", "vit_tiny_patch16_224")  # a record the table lacks yet: the folder's mtime moves
+    monkeypatch.undo()
+    snap = cache.get()
+    assert snap is not first and models(snap) == {"resnet18", "vit_tiny_patch16_224"}
+
+
+def test_views_are_memoised_per_snapshot_and_rebuilt_with_new_results(st):
+    from leaderboard.filters import DEFAULT_STATE
+
+    cache = LeaderboardCache(st, check_every_s=0)
+    snap = cache.get()
+    view = snap.view(DEFAULT_STATE)
+    assert snap.view(DEFAULT_STATE) is view  # the page change or chart after it reuses the filter
+    assert snap.view(DEFAULT_STATE.__class__(columns=("top1",))) is view  # columns do not change rows
+    put(st, "k2", "vit_tiny_patch16_224")
+    fresh = cache.get()
+    assert fresh.view(DEFAULT_STATE).size == 2 and view.size == 1  # a new snapshot, a new index
