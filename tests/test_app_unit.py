@@ -338,3 +338,16 @@ def test_about_tab_states_the_stopping_rule_units_and_the_read_api(monkeypatch):
     assert 'api_name="/query"' in text and "results.parquet" in text
     monkeypatch.delattr(timing, "describe_stopping_rule")  # an older harness: the fixed rule, no crash
     assert about_tab.FIXED_RULE in about_tab.about_markdown()
+
+
+def test_about_tab_lists_every_registered_runtime_with_what_it_runs():
+    from harness.backends import backend_specs
+    from ui import about_tab
+
+    text = about_tab.about_markdown()
+    for spec in backend_specs():
+        assert (
+            f"- **{spec.name}** ({', '.join(spec.devices)}; {', '.join(spec.precisions)}): {spec.summary}"
+            in text
+        )
+    assert "**openvino** (cpu; fp32, int8)" in text and "**torch-compile** (cpu, cuda; fp32, fp16)" in text

@@ -52,10 +52,28 @@ def tasks_markdown() -> str:
     return "\n".join(lines)
 
 
+def runtimes_markdown() -> str:
+    """The runtimes the harness can measure, from the backend registry (a new backend appears here by
+    registering, like in the CLI and the submit form)."""
+    from harness.backends import backend_specs
+
+    lines = [
+        "## Runtimes",
+        "Each (runtime, precision) is measured in its own process by the same timing loop; a combination "
+        "a machine cannot run is recorded as *unsupported* with the reason.",
+        "",
+    ]
+    for spec in backend_specs():
+        lines.append(
+            f"- **{spec.name}** ({', '.join(spec.devices)}; {', '.join(spec.precisions)}): {spec.summary}"
+        )
+    return "\n".join(lines)
+
+
 def about_markdown() -> str:
     """The About page; the timing and noise rules come from the harness so the page states those in force."""
     return (
-        f"{resources.text('about.md')}\n{tasks_markdown()}\n\n## When timing stops\n{stopping_rule()}\n"
+        f"{resources.text('about.md')}\n{tasks_markdown()}\n\n{runtimes_markdown()}\n\n## When timing stops\n{stopping_rule()}\n"
         f"\n## Noisy measurements\n{noise.describe_rule()}\n\n{resources.text('api.md')}"
     )
 
