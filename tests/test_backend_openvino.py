@@ -134,6 +134,7 @@ def test_missing_package_is_unsupported_with_the_install_hint(
     assert missing in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_digits_model_through_the_harness(digits_model, tmp_path):
     """fp32 and INT8 through the real CLI: percentiles, sizes, output check and the INT8 accuracy delta."""
     out = tmp_path / "record.json"

@@ -94,6 +94,7 @@ def test_devices_and_precisions_it_does_not_run_are_refused(tiny, tmp_path):
             TorchCompileBackend().prepare(_request(tiny, tmp_path, device="cuda"))
 
 
+@pytest.mark.slow
 def test_digits_model_through_the_harness(digits_model, tmp_path):
     """Real CLI, real child: latency percentiles and the compile time recorded apart from them."""
     out = tmp_path / "record.json"
