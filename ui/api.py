@@ -17,7 +17,7 @@ import gradio as gr
 
 from harness.record import check_record_dict
 from leaderboard.columns import TASK_TITLES
-from leaderboard.filters import FilterError, apply_filters, decode_state, encode_state
+from leaderboard.filters import FilterError, decode_state, encode_state
 from leaderboard.present import export_frame
 from store import StoreError, layout
 from store.schema import SchemaError
@@ -74,17 +74,17 @@ def query(
     if task and fs.task != task:  # the URL decoder is lenient; a program gets told
         raise gr.Error(f"unknown task {task[:40]!r}; use one of {', '.join(TASK_TITLES)}")
     try:
-        view = apply_filters(current().snapshot().wide, fs)
+        view = current().snapshot().view(fs)  # memoised per table snapshot, rows by position
     except FilterError as exc:
         raise gr.Error(str(exc)) from None
     size = _int(page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    pages = max(1, math.ceil(len(view.frame) / size))
+    pages = max(1, math.ceil(view.size / size))
     page_no = _int(page, 1, 1, pages)
-    part = export_frame(view.frame.iloc[(page_no - 1) * size : page_no * size], fs.task)
+    part = export_frame(view.page((page_no - 1) * size, page_no * size), fs.task)
     rows = json.loads(part.to_json(orient="records", date_format="iso"))  # NaN -> null, numpy -> JSON
     return {
         "rows": rows,
-        "matched": len(view.frame),
+        "matched": view.size,
         "total": view.total,
         "page": page_no,
         "pages": pages,

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from leaderboard import present
 from leaderboard.charts import latency_batch_curves, latency_resolution_curves
-from leaderboard.filters import FilterError, FilterState, apply_filters
+from leaderboard.filters import FilterError, FilterState
 from leaderboard.load import scaling_points
 from leaderboard.markup import escape_markdown
 from store import StoreError, layout
@@ -30,12 +30,13 @@ MAX_PICKED = 6
 
 def compare_choices(st: AppState, fs: FilterState, picked: list[str]) -> list[tuple[str, str]]:
     """(label, row_id) options: the view's first rows in its order, then picked rows not among them."""
-    wide = st.snapshot().wide
+    snap = st.snapshot()
+    wide = snap.wide
     try:
-        view = apply_filters(wide, fs).frame
+        first = snap.view(fs).page(0, MAX_CHOICES)  # memoised per snapshot; only these rows are taken
     except FilterError:
-        view = wide
-    opts = present.compare_choices(view.head(MAX_CHOICES), ranked=False)
+        first = wide.head(MAX_CHOICES)
+    opts = present.compare_choices(first, ranked=False)
     have = {v for _, v in opts}
     if picked and "row_id" in wide:
         extra = present.compare_choices(wide[wide["row_id"].isin(picked)])
