@@ -118,6 +118,13 @@ class BakesBatch(torch.nn.Module):
         return logits + torch.arange(x.shape[0], dtype=logits.dtype).unsqueeze(1)
 
 
+class DictOutput(torch.nn.Module):
+    """A detection-style head: named outputs, not one logits tensor."""
+
+    def forward(self, x):
+        return {"boxes": x.mean(dim=(2, 3)), "scores": x.amax(dim=(1, 2, 3))}
+
+
 def _request(model, tmp_path, **kw) -> PrepareRequest:
     base = dict(
         model=model.eval(), input_size=SIZE, device="cpu", precision="fp32", threads=1, workdir=tmp_path
@@ -174,6 +181,8 @@ def test_refusals_say_why_before_any_work(tmp_path):
     assert "no precision 'fp16'" in backend.unsupported_reason("cpu", "fp16")
     with pytest.raises(BackendUnsupported, match="cpu only"):
         backend.prepare(_request(BakesBatch(), tmp_path, device="cuda"))
+    with pytest.raises(BackendUnsupported, match="single-tensor outputs .* returns dict"):
+        backend.prepare(_request(DictOutput(), tmp_path))
     with pytest.raises(BackendUnsupported, match="loaded none"):
         backend.prepare(PrepareRequest(None, SIZE, "cpu", "fp32", 1, tmp_path))
     assert list(tmp_path.iterdir()) == []

@@ -69,6 +69,7 @@ class LiteRTBackend(Backend):
                 f"litert needs {e.name or e}: pip install -r requirements-runtimes.txt"
             ) from None
         litert_torch.config.show_progress = False
+        check_single_tensor_output(request)
         workdir = Path(request.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         converter = Conversion(request, workdir)
@@ -185,6 +186,19 @@ class Conversion:
             "model_file": f"model_{self.request.precision}_b1.tflite",
             "quantization": self.quantization,
         }
+
+
+def check_single_tensor_output(request: PrepareRequest) -> None:
+    """The runner reads one output tensor (logits); a model returning a dict or tuple (detection,
+    segmentation heads) is refused before a conversion is spent on it."""
+    import torch
+
+    with torch.no_grad():
+        out = request.model(torch.from_numpy(_sample(1, request.input_size, seed=0)))
+    if not isinstance(out, torch.Tensor):
+        raise BackendUnsupported(
+            f"litert measures single-tensor outputs (classifiers); this model returns {type(out).__name__}"
+        )
 
 
 def zero_scale_norms(model: Any) -> int:
