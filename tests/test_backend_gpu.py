@@ -22,6 +22,7 @@ from harness.backends.onnxruntime_backend import (
     OnnxRuntimeBackend,
     cuda_provider_options,
     missing_provider_reason,
+    reference_diff,
 )
 from harness.backends.onnxruntime_trt_backend import (
     CACHE_DIR,
@@ -150,6 +151,24 @@ def test_first_run_per_batch_size_is_the_timed_engine_build(convnet, tmp_path):
     builds = runner.info["engine_builds"]
     assert [b["batch_size"] for b in builds] == [2, 1] and all(b["build_s"] > 0 for b in builds)
     assert runner.info["engine_cache_mb"] is None  # no engines on the CPU provider
+
+
+def test_gpu_runs_are_checked_against_the_exports_pytorch_reference(convnet, tmp_path):
+    """What a CUDA/TensorRT session computes (fp16 kernels) is compared with PyTorch fp32 on the export's
+    verification batch; shown here with the CPU session and a perturbed reference."""
+    runner = get_backend("onnxruntime").prepare(_request(convnet, tmp_path, device="cpu"))
+    export = {"reference_path": str(next(tmp_path.glob("*.reference.npz")))}
+    got = reference_diff(runner, export)
+    assert got["max_abs_diff"] < 1e-4 and "verification batch" in got["reference"]
+    with np.load(export["reference_path"]) as ref:
+        np.savez(tmp_path / "shifted.npz", input=ref["input"], logits=ref["logits"] + 0.5)
+    assert (
+        abs(reference_diff(runner, {"reference_path": str(tmp_path / "shifted.npz")})["max_abs_diff"] - 0.5)
+        < 1e-3
+    )
+    assert (
+        reference_diff(runner, {}) == {} and reference_diff(runner, {"reference_path": "/nonexistent"}) == {}
+    )
 
 
 def test_engine_cache_size_counts_engine_files_only(tmp_path):

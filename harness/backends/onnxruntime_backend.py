@@ -127,7 +127,22 @@ class OnnxRuntimeBackend(Backend):
         if provider != CPU:
             options = session.get_provider_options().get(provider, {})
             info["provider_options"] = {k: options[k] for k in sorted(options) if k in RECORDED_OPTIONS}
-        return self.runner(session, request, info)
+        runner = self.runner(session, request, info)
+        if provider != CPU:  # fp16 and TensorRT's kernels differ from the CPU check made at export
+            info.update(reference_diff(runner, export))
+        return runner
+
+
+def reference_diff(runner: Runner, export: dict[str, Any]) -> dict[str, Any]:
+    """Max |this runner - PyTorch fp32| on the export's verification batch (saved beside the export), when
+    the export kept one; the export's own figure stays otherwise."""
+    reference = export.get("reference_path")
+    if not reference or not Path(reference).is_file():
+        return {}
+    with np.load(reference) as ref:
+        got = runner.predict(ref["input"]).astype(np.float64)
+        diff = float(np.abs(got - ref["logits"].astype(np.float64)).max())
+    return {"max_abs_diff": diff, "reference": "PyTorch fp32 on the export's verification batch"}
 
 
 def cuda_provider_options(device_id: int) -> dict[str, Any]:
