@@ -144,6 +144,7 @@ def test_digits_model_through_the_harness(digits_model, tmp_path):
         "--min-duration", "0.05", "--threads", "1", "--output", str(out), timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == "", proc.stderr[-3000:]  # the CLI is quiet: no NNCF progress bars or torch warnings
     record = json.loads(out.read_text())
     runs = {(r["precision"], r["batch_size"]): r for r in record["runs"]}
     assert set(runs) == {("fp32", 1), ("fp32", 4), ("int8", 1), ("int8", 4)}

@@ -20,6 +20,8 @@ The output is checked against PyTorch fp32 on the export's verification batch (`
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,10 @@ class OpenVinoRunner(Runner):
 
 
 def _import_nncf() -> Any:
+    import logging
+
+    # NNCF imports torch's C++ extension helper, which warns about CUDA_HOME on every CPU machine.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     try:
         import nncf
     except ImportError as e:
@@ -156,13 +162,15 @@ def _quantize(model: Any, calibration: np.ndarray | None) -> tuple[Any, dict[str
         raise BackendUnsupported(f"openvino int8: {e}") from None
     nncf_log = logging.getLogger("nncf")
     level = nncf_log.level
-    nncf_log.setLevel(logging.WARNING)  # NNCF prints progress bars and statistics at INFO
+    nncf_log.setLevel(logging.WARNING)  # NNCF logs its statistics at INFO
+    chatter = io.StringIO()  # and draws progress bars on stdout: not the harness's quiet CLI output
     t0 = time.perf_counter()
     try:
-        dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
-        quantized = nncf.quantize(
-            model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(images)
-        )
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            dataset = nncf.Dataset([images[i : i + 1] for i in range(len(images))])
+            quantized = nncf.quantize(
+                model, dataset, preset=nncf.QuantizationPreset.MIXED, subset_size=len(images)
+            )
     finally:
         nncf_log.setLevel(level)
     n_fq = sum(1 for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
