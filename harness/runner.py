@@ -408,10 +408,13 @@ def share_onnx_export(
             )
     except Exception as exc:  # noqa: BLE001 - the children retry and record the reason per run
         reason = str(as_harness_error(exc, "exporting"))
-        if loaded.task != "classification":  # no second try: these graphs fail the same way every time
+        if loaded.task != "classification":  # the exporter's own words, on one line
+            reason = (
+                " ".join(str(exc).split())[:500] or type(exc).__name__
+            )  # no second try: these graphs fail the same way every time
             _log(opts, f"ONNX export failed ({reason}); its runs are unsupported")
             for job in wanted:
-                job.unsupported = f"ONNX export failed: {reason}"
+                job.unsupported = reason if reason.startswith("ONNX") else f"ONNX export failed: {reason}"
             return None
         _log(opts, f"shared ONNX export failed ({reason}); each job will retry")
         return None

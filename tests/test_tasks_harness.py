@@ -15,6 +15,7 @@ from harness.record import check_record_dict
 from harness.task_models import torchvision_task, transformers_task
 from tests._harness_helpers import run_cli
 from tests._task_helpers import tiny_detr, tiny_segformer, tiny_vitpose
+from tests.hub_server import hub_server  # noqa: F401 - pytest fixture
 
 pytestmark = pytest.mark.slow
 
@@ -187,3 +188,33 @@ def test_hostile_transformers_checkpoints_are_refused(checkpoints, tmp_path):
     (bad_size / "preprocessor_config.json").write_text('{"image_mean": [0, 0], "image_std": "x"}')
     with pytest.raises(HarnessError, match="image_mean/image_std"):
         load_model(f"local-dir:{bad_size}")
+
+
+def test_hf_hub_transformers_checkpoint_with_its_preprocessor(checkpoints, hub_server):  # noqa: F811
+    sha = hub_server.seed_model_repo("org/tiny-detr", checkpoints["detection"])
+    loaded = load_model(f"hf-hub:org/tiny-detr@{sha}")
+    assert loaded.revision == sha and loaded.task == "detection" and loaded.pretrained
+    assert loaded.input_size == (3, 64, 64)  # from the downloaded preprocessor_config.json
+    assert loaded.labels == {0: "person", 1: "car", 2: "cat", 3: "dog", 4: "bottle"}
+
+
+def test_a_failed_export_makes_the_onnx_runs_unsupported(checkpoints, tmp_path, monkeypatch):
+    import harness.onnx_export
+    from harness.config import BenchmarkConfig
+    from harness.runner import Options, plan_evaluation, run_plan
+
+    def refuse(*_a, **_k):
+        raise harness.onnx_export.OnnxExportError(
+            "dynamo exporter failed (GuardOnDataDependentSymNode): u0\nmore"
+        )
+
+    monkeypatch.setattr(harness.onnx_export, "export_onnx", refuse)
+    spec = f"local-dir:{checkpoints['segmentation']}"
+    loaded = load_model(spec)
+    config = BenchmarkConfig(task="segmentation", backends=("onnxruntime",), batch_sizes=(1, 2))
+    opts = Options(threads=1, log=lambda _m: None)
+    plan = plan_evaluation(spec, loaded, config, tmp_path, opts)
+    runs = run_plan(plan, opts).runs  # no child process: the reason is known before any
+    assert [(r.batch_size, r.status) for r in runs] == [(1, "unsupported"), (2, "unsupported")]
+    assert all(r.error.startswith("ONNX export failed: dynamo exporter failed") for r in runs)
+    assert all("\n" not in r.error for r in runs)
