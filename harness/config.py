@@ -111,8 +111,9 @@ class BenchmarkConfig:
         return cls(**kw)
 
     def to_cli_args(self) -> list[str]:
-        """The ``python -m harness`` flags that reproduce this configuration."""
-        args: list[str] = []
+        """The ``python -m harness`` flags that reproduce this configuration. ``--task`` is always given,
+        so a queued classification job refuses a detector instead of measuring it as its own task."""
+        args: list[str] = ["--task", self.task]
         args += ["--dataset", self.dataset] if self.dataset else ["--no-dataset"]
         if self.max_samples is not None:
             args += ["--max-samples", str(self.max_samples)]
@@ -125,8 +126,6 @@ class BenchmarkConfig:
             args.append("--robustness")
         if self.input_sizes:
             args += ["--input-sizes", ",".join(str(r) for r in self.input_sizes)]
-        if self.task != DEFAULT_TASK:
-            args += ["--task", self.task]
         return args
 
 
