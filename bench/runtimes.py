@@ -10,8 +10,9 @@ rounds' medians (how stable it is under machine drift), and the achieved GMAC/s 
 fvcore, times the batch, over the p50) against the machine's fp32 peak.
 
 The peak is a measured figure: the best of several large fp32 GEMMs (torch.mm, 2048^3, the same threads),
-i.e. what this CPU sustains on the most favourable dense kernel, not a datasheet number; it is measured
-again at the end to show drift. On a machine loaded past its core count, multi-threaded OpenMP (PyTorch)
+i.e. what this CPU sustains on the most favourable dense kernel, not a datasheet number. It is measured
+at the start, after every round and at the end, and the best of all is the peak: on a shared machine one
+early figure can catch a busy moment (seen: 13 GMAC/s at the start, 30 at the end of one run). On a machine loaded past its core count, multi-threaded OpenMP (PyTorch)
 loses far more than the other runtimes' pools (a descheduled thread stalls every barrier): there,
 ``--threads 1`` compares the runtimes' kernels rather than their thread pools. The theoretical
 figure from the CPU flags and clock (FMA width x units x GHz x cores) is printed beside it for reference,
@@ -54,6 +55,9 @@ class Contender:
     round_medians: list[float] = field(default_factory=list)
 
 
+GEMM_GMACS: list[float] = []  # every GEMM figure of this run; the peak is the best
+
+
 def peak_gemm_gmacs(threads: int, n: int = 2048, repeats: int = 7) -> float:
     """Best GMAC/s of ``repeats`` fp32 n x n x n matrix products (torch.mm) on ``threads`` threads."""
     import torch
@@ -66,7 +70,8 @@ def peak_gemm_gmacs(threads: int, n: int = 2048, repeats: int = 7) -> float:
         t0 = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t0)
-    return n**3 / best / 1e9
+    GEMM_GMACS.append(n**3 / best / 1e9)
+    return GEMM_GMACS[-1]
 
 
 def theoretical_gmacs(threads: int) -> tuple[float | None, str]:
@@ -131,8 +136,9 @@ def prepare_all(model: Any, arch: str, size: tuple[int, int, int], threads: int,
     return runners, skipped
 
 
-def interleave(contenders: list[Contender], rounds: int, turn_s: float) -> None:
+def interleave(contenders: list[Contender], rounds: int, turn_s: float, threads: int) -> None:
     for r in range(rounds):
+        peak_gemm_gmacs(threads, repeats=1)  # the peak is sampled between rounds too
         order = contenders[r % len(contenders) :] + contenders[: r % len(contenders)]
         for c in order:
             for _ in range(WARMUP_PER_TURN):
@@ -156,7 +162,7 @@ def bench_shape(runners: dict[str, Any], size: tuple[int, int, int], batch: int,
         for _ in range(3):
             c.runner.run(c.x)
             c.runner.sync()
-    interleave(contenders, args.rounds, args.turn_s)
+    interleave(contenders, args.rounds, args.turn_s, args.threads_in_force)
     return contenders
 
 
@@ -173,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from harness.flops import count_gmacs
 
-    threads = set_threads(args.threads or physical_cores())
+    threads = args.threads_in_force = set_threads(args.threads or physical_cores())
     size = (3, args.size, args.size)
     load0 = load_average()
     peak = peak_gemm_gmacs(threads)
@@ -205,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(
                         (arch, bs, c.name, p50, statistics.median(c.samples_ms if ref is None else ref.samples_ms) / p50,
                          min(ratios, default=float("nan")), max(ratios, default=float("nan")), achieved,
-                         100 * achieved / peak, len(c.samples_ms))
+                         len(c.samples_ms))
                     )  # fmt: skip
                     print(f"  bs={bs} {c.name}: p50 {p50:.2f} ms", flush=True)
             del runners
@@ -213,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nload average before {load0}, after {load_average()} (shared machine: the ratios are the figure)"
     )
-    print(f"GEMM peak before {peak:.1f}, after {peak_after:.1f} GMAC/s; % peak uses the first")
+    peak = max(GEMM_GMACS)
+    print(
+        f"GEMM: start {GEMM_GMACS[0]:.1f}, end {peak_after:.1f}, best of {len(GEMM_GMACS)} = peak {peak:.1f} GMAC/s"
+    )
     header = (
         "model",
         "bs",
@@ -228,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for a, bs, name, p50, ratio, lo, hi, ach, pct, n in rows:
+    for a, bs, name, p50, ratio, lo, hi, ach, n in rows:
+        pct = 100 * ach / peak
         print(
             f"| {a} | {bs} | {name} | {p50:.2f} | {ratio:.2f} | {lo:.2f} | {hi:.2f} | {ach:.1f} | {pct:.0f} | {n} |"
         )
