@@ -32,7 +32,10 @@ def test_export_is_single_file_with_dynamic_batch(arch, kwargs, size, tmp_path):
     model = timm.create_model(arch, pretrained=False, **kwargs).eval()
     info = export_onnx(model, size, tmp_path / "m.onnx")
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no external-data sidecar
+    # one graph file with its weights inside (no external-data sidecar), plus the verification batch and
+    # PyTorch's outputs on it, which torch-free children compare against
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.reference.npz"]
+    assert info["reference_path"] == str(tmp_path / "m.reference.npz")
     assert info["exporter"] == "dynamo" and info["fallback_reason"] is None
     assert info["opset"] >= 18 and info["size_mb"] == pytest.approx(
         (tmp_path / "m.onnx").stat().st_size / 2**20

@@ -160,7 +160,7 @@ def test_submit_approve_and_see_the_measured_row(server, page):
     page.get_by_role("tab", name="Submit").click()
     page.locator("#sub-model input, #sub-model textarea").first.fill(SUBMITTED)
     page.locator("#sub-name input, #sub-name textarea").first.fill("e2e-user")
-    page.locator("#sub-backends").get_by_label("onnxruntime").uncheck()
+    page.locator("#sub-backends").get_by_label("onnxruntime", exact=True).uncheck()
     page.get_by_label("Batch sizes").fill("1")
     page.locator("#sub-mindur input").fill("0.1")
     page.click("#sub-btn")
