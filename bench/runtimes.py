@@ -93,23 +93,6 @@ def theoretical_gmacs(threads: int) -> tuple[float | None, str]:
     )
 
 
-def without_zero_norm_scales(model: Any) -> Any:
-    """Random-init timm nets zero some normalisation scales (``zero_init_last``); a converter that folds
-    those branches away (LiteRT does) would then time less work than the others. Ones instead: every
-    runtime gets the same, non-degenerate model."""
-    import torch
-
-    with torch.no_grad():
-        for module in model.modules():
-            weight = getattr(module, "weight", None)
-            is_norm = isinstance(
-                module, torch.nn.modules.batchnorm._NormBase | torch.nn.LayerNorm | torch.nn.GroupNorm
-            )
-            if is_norm and isinstance(weight, torch.Tensor) and not bool(weight.any()):
-                weight.fill_(1.0)
-    return model
-
-
 def prepare_all(model: Any, arch: str, size: tuple[int, int, int], threads: int, workdir: Path) -> tuple:
     """A Runner for every registered backend that runs cpu/fp32 here, and the reasons of those that don't."""
     from harness.onnx_export import export_onnx
@@ -175,9 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turn-s", type=float, default=0.25, help="minimum timed seconds per runtime per round")
     p.add_argument("--threads", type=int, default=None, help="default: physical cores")
     args = p.parse_args(argv)
-    import timm
-
     from harness.flops import count_gmacs
+    from harness.models import load_model
 
     threads = args.threads_in_force = set_threads(args.threads or physical_cores())
     size = (3, args.size, args.size)
@@ -192,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="bench-runtimes-") as tmp:
         for arch in split_csv(args.models):
-            model = without_zero_norm_scales(timm.create_model(arch, pretrained=False).eval())
+            model = load_model(arch).model  # random weights, zeroed norm scales reset (harness.models)
             gmacs = count_gmacs(model, size) or float("nan")
             print(f"{arch}: {gmacs:.3f} GMACs at batch 1, {size[1]}x{size[2]}", flush=True)
             runners, skipped = prepare_all(model, arch, size, threads, Path(tmp) / arch)

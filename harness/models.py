@@ -334,6 +334,35 @@ def _resolve_hub(spec: ModelSpec) -> tuple[Path, Path, str]:
     return paths[0], paths[1], sha
 
 
+def zeroed_norm_layers(model: Any) -> list[Any]:
+    """Normalisation layers whose scale (gamma) is all zero: their branch computes a constant zero."""
+    import torch
+
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    return [
+        m
+        for m in model.modules()
+        if isinstance(m, norms)
+        and isinstance(getattr(m, "weight", None), torch.Tensor)
+        and m.weight.numel()
+        and not bool(m.weight.detach().any())
+    ]
+
+
+def reset_zeroed_norm_scales(model: Any) -> int:
+    """Random-weight timm nets zero each residual block's last normalisation scale (``zero_init_last``).
+    A converter that folds constant branches (LiteRT does) would then time about half the work the other
+    runtimes run; with ones instead every runtime times the same, non-degenerate graph. Only for random
+    weights: a checkpoint is measured as it is. Returns how many layers were reset."""
+    import torch
+
+    layers = zeroed_norm_layers(model)
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.fill_(1.0)
+    return len(layers)
+
+
 def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> LoadedModel:
     """Load a model for evaluation. ``revision`` pins an hf-hub model (child processes pass the resolved sha)."""
     import timm
@@ -372,6 +401,8 @@ def load_model(spec_text: str | ModelSpec, revision: str | None = None) -> Loade
             weight_files, pretrained = [str(weights_path)], True
         if built is not None:
             model, arch = built.module, built.architecture
+        if not pretrained:  # efficiency only: keep every runtime timing the same work
+            reset_zeroed_norm_scales(model)
         model.eval()
     except HarnessError:
         raise

@@ -78,11 +78,13 @@ class LiteRTBackend(Backend):
         runner.info.update(converter.facts())
         runner.info.update(runner.delegation())
         runner.info.update(check_against_pytorch(runner, request))
-        zeroed = zero_scale_norms(request.model)
+        from harness.models import zeroed_norm_layers
+
+        zeroed = len(zeroed_norm_layers(request.model))
         if zeroed:
             runner.info["note"] = (
-                f"{zeroed} normalisation layers have an all-zero scale (timm's random init zeroes each "
-                "residual block's last one): the converter folds those branches away, so this .tflite "
+                f"{zeroed} normalisation layers have an all-zero scale (a checkpoint that "
+                "was trained or saved so): the converter folds those branches away, so this .tflite "
                 "computes less than the graph other backends run; compare on trained weights"
             )
         return runner
@@ -199,20 +201,6 @@ def check_single_tensor_output(request: PrepareRequest) -> None:
         raise BackendUnsupported(
             f"litert measures single-tensor outputs (classifiers); this model returns {type(out).__name__}"
         )
-
-
-def zero_scale_norms(model: Any) -> int:
-    """Normalisation layers whose scale (gamma) is all zero: their branch is a constant zero, which the
-    converter's constant folding removes (ONNX Runtime and PyTorch still compute it)."""
-    import torch
-
-    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.GroupNorm, torch.nn.LayerNorm)
-    count = 0
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, norms) and isinstance(weight, torch.Tensor) and weight.numel():
-            count += int(not bool(weight.detach().any()))
-    return count
 
 
 def int8_spec(dynamic: bool) -> dict[str, bool]:
