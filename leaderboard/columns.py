@@ -202,7 +202,7 @@ FIELDS: tuple[Column, ...] = (
                 "pixel_accuracy",
                 "Pixel acc %",
                 "Share of labelled pixels classified right",
-                True,
+                False,  # in the picker: one metric column by default keeps every task's table unclipped
             ),
             ("pose", "kp_ap", "Keypoint AP %", "COCO OKS keypoint AP@[.5:.95], the pose rank metric", True),
             ("pose", "kp_ap50", "Keypoint AP50 %", "COCO OKS keypoint AP at OKS 0.5", False),
