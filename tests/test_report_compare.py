@@ -80,7 +80,7 @@ def test_report_from_the_store_with_exports(records, data_dir, tmp_path):
     random_lines = [line for line in text.splitlines() if line.startswith("| test\\_vit |")]
     assert len(random_lines) == 2 and all("| — |" in line for line in random_lines)
     # one reproduce command per record, with the exact flags
-    assert "python -m harness test_vit --no-dataset" in text
+    assert "python -m harness test_vit --task classification --no-dataset" in text
     assert f"python -m harness local-dir:{trained['model']['id'].removeprefix('local-dir:')}" in text
 
     # the speed-up line states the ratio measured in these rows

@@ -20,7 +20,7 @@ from eval_queue.entry import QueueError
 from eval_queue.flavors import catalogue, jobs_enabled
 from eval_queue.view import queue_position
 from harness.backends import backend_specs
-from harness.config import split_csv
+from harness.config import BenchmarkConfig, split_csv
 from harness.tasks import DEFAULT_TASK
 from leaderboard.columns import TASK_CHOICES
 from leaderboard.markup import escape_markdown
@@ -30,6 +30,9 @@ NO_DATASET = "none"
 FROM_MODEL = "from the model"
 DEFAULT_BATCH_SIZES = "1,8"
 DEFAULT_MIN_DURATION_S = 1.0
+# Ticked by default: the harness's own default backends (PyTorch eager, ONNX Runtime). The others stay one
+# click away: torch.compile and LiteRT cost minutes of compile/convert time, TensorRT needs a GPU.
+DEFAULT_BACKENDS = BenchmarkConfig().backends
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,10 @@ class SubmitTab:
                 )
             with gr.Row():
                 c["backends"] = gr.CheckboxGroup(
-                    list(ch.backends), value=list(ch.backends), label="Backends", elem_id="sub-backends"
+                    list(ch.backends),
+                    value=[b for b in ch.backends if b in DEFAULT_BACKENDS],
+                    label="Backends",
+                    elem_id="sub-backends",
                 )
                 c["precisions"] = gr.CheckboxGroup(
                     list(ch.precisions),
