@@ -104,7 +104,7 @@ def main() -> None:
 
 
 def serve() -> None:
-    from ui.blocks import build_demo  # imports Gradio: only once the settings are known to be good
+    from ui.blocks import build_demo, page_head  # imports Gradio: only once the settings are known good
 
     st = state.current()
     startup(st)
@@ -116,6 +116,7 @@ def serve() -> None:
         server_name=listen_address(),
         server_port=settings.get("GRADIO_SERVER_PORT"),
         css=resources.text("style.css"),
+        head=page_head(),
         allowed_paths=[str(st.export_dir)],
         ssr_mode=False,
     )

@@ -8,7 +8,7 @@ first paint, filter change (Pareto only), sort (Descending), page change (Next/P
 search, each repeated (medians and maxima), next to the floor: a minimal Gradio Blocks app with one
 Dataframe holding the same first page, whose first paint and page re-send every figure is a ratio to.
 
-    .venv/bin/python bench/app_scale.py [--records 10000] [--no-http]
+    .venv/bin/python bench/app_scale.py [--records 10000] [--rounds 5] [--no-http]
 
 The records are clearly synthetic (model ids ``synthetic/model-N``, hardware ``synthetic-cpu``) and live in
 a temporary directory that is deleted afterwards.
@@ -225,7 +225,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def through_app(data_dir: Path, n: int) -> dict[str, float]:
+def through_app(data_dir: Path, n: int, rounds: int = 5) -> dict[str, float]:
     """The real app and the floor (a bare Gradio app showing the same first page), both running: /query
     round trips through gradio_client, then (when /usr/bin/chromium exists) the browser figures of both,
     interleaved round by round so machine load hits both alike."""
@@ -251,7 +251,7 @@ def through_app(data_dir: Path, n: int) -> dict[str, float]:
         out["api_query_s_median"] = median(times)
         out["api_query_s_max"] = max(times)
         if Path(CHROMIUM).exists():
-            out.update(_in_browser(url, floor_url, n))
+            out.update(_in_browser(url, floor_url, n, rounds))
     finally:
         for p in (proc, floor_proc):
             p.terminate()
@@ -269,7 +269,6 @@ BROWSER_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPEAT = 5
 
 
 def median(values: list[float]) -> float:
@@ -323,8 +322,8 @@ _FLOOR_UPDATED = (
 )
 
 
-def _in_browser(url: str, floor_url: str, n: int) -> dict[str, float]:
-    """REPEAT rounds, each: first paint of the board then of the floor (navigation to the first rows
+def _in_browser(url: str, floor_url: str, n: int, rounds: int) -> dict[str, float]:
+    """``rounds`` rounds, each: first paint of the board then of the floor (navigation to the first rows
     drawn), a filter change (Pareto only, on and off), a sort (Descending, on and off), a page change
     (Next, Previous) and a typed, debounced search on the board, each followed by the floor re-sending
     its page, so both see the same machine load."""
@@ -349,7 +348,7 @@ def _in_browser(url: str, floor_url: str, n: int) -> dict[str, float]:
                 _timed_until(floor, lambda: floor.click("#floor-again"), _FLOOR_UPDATED, updates)
             )
 
-        for r in range(REPEAT):
+        for r in range(rounds):
             res["first_paint"].append(
                 _timed_until(board, lambda: board.goto(url, wait_until="commit"), _PAINTED)
             )
@@ -473,6 +472,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--no-http", action="store_true")
+    ap.add_argument("--rounds", type=int, default=5, help="browser rounds (board and floor interleaved)")
     ap.add_argument(
         "--data-dir",
         type=Path,
@@ -501,12 +501,12 @@ def main() -> None:
             f"{srv['chart_s_max'] * 1000:.0f} ms | hostile search max {srv['hostile_search_s_max'] * 1000:.0f} ms"
         )
         if not args.no_http:
-            web = through_app(tmp, args.records)
+            web = through_app(tmp, args.records, args.rounds)
             print(
                 f"through the app: server start {web['server_start_s']:.1f} s | /query median "
                 f"{web['api_query_s_median'] * 1000:.0f} ms, max {web['api_query_s_max'] * 1000:.0f} ms"
             )
-            print(f"in Chromium (1440x900), board and floor interleaved, {REPEAT} rounds:")
+            print(f"in Chromium (1440x900), board and floor interleaved, {args.rounds} rounds:")
             print("\n".join(report(web)) or "  (no /usr/bin/chromium)")
         print(f"load average after: {_load()}")
     finally:

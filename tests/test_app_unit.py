@@ -139,8 +139,9 @@ def test_filter_handler_returns_outputs_by_component(ui, stores):
 def test_timer_redraws_only_when_new_results_arrive(ui, stores):
     _add(stores, make_record(model="resnet18"))
     board = ui.board
-    shown = state.current().snapshot().loaded_at
-    assert board.on_tick(1, shown) == {board.shown: shown}  # nothing new: no redraw
+    shown = leaderboard_tab.stamp_of(state.current().snapshot())
+    nothing = board.on_tick(1, shown)
+    assert list(nothing) == [board.shown] and nothing[board.shown] == gr.skip()  # nothing new: no redraw
     _add(stores, make_record(model="vit_tiny_patch16_224"))
     out = board.on_tick(1, shown, family=["resnet"])
     assert "of **1** rows (2 in total)" in out[board.status] and out[board.shown] != shown

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import gradio as gr
 
 import settings
-from ui import about_tab, api
+from leaderboard.filters import URL_KEYS
+from ui import about_tab, api, resources
 from ui.compare_tab import CompareTab
 from ui.leaderboard_tab import LeaderboardTab
+from ui.page_config import LiveConfigBlocks
 from ui.queue_tab import QueueTab
 from ui.review_tab import ReviewTab
 from ui.submit_tab import SubmitTab
@@ -35,8 +38,9 @@ class UI:
 
 
 def build_ui() -> UI:
-    """The whole UI; handlers look the app state up at call time (ui.state.current)."""
-    with gr.Blocks(title=TITLE) as demo:
+    """The whole UI; handlers look the app state up at call time (ui.state.current). The page config
+    carries the leaderboard's default view of the current data (LeaderboardTab.first_page)."""
+    with LiveConfigBlocks(title=TITLE) as demo:
         gr.Markdown(INTRO, elem_id="intro")
         if settings.on_space():
             gr.LoginButton()
@@ -54,7 +58,15 @@ def build_ui() -> UI:
         queue.wire(demo)
         review.wire()
         api.register()  # /query and /record for programs (see the About tab)
+    demo.initial_values_from(board.first_page)
     return UI(demo, board, compare, submit, queue, review)
+
+
+def page_head() -> str:
+    """HTML for the page's head: a page whose URL names a view (a shared link) hides the table, which
+    its config fills with the default view, until the load event has drawn the linked one."""
+    keys = json.dumps(sorted({*URL_KEYS.values(), "page"}))
+    return f"<script>({resources.text('pending_view.js').strip()})({keys});</script>"
 
 
 def build_demo() -> gr.Blocks:

@@ -135,6 +135,11 @@ RESET_HINT = "Use **Reset view** to see every row."
 CHART_TITLE = "Chart: accuracy (or throughput) vs latency, with the Pareto front"
 
 
+def stamp_of(snap: Snapshot) -> str:
+    """Which data a page shows: the load time of its snapshot (a string: it travels through the page)."""
+    return repr(snap.loaded_at)
+
+
 def view_state(fs: FilterState, error: str) -> FilterState:
     """The state the shown view was really filtered with (a refused search is dropped, see filtered)."""
     return replace(fs, search="", regex=False) if error else fs
@@ -266,7 +271,8 @@ class LeaderboardTab:
     url_query: gr.Textbox
     style: gr.Textbox  # hidden: the table's CSS (see table_css), applied by ui/static/set_style.js
     row_ids: gr.State
-    shown: gr.State  # load time of the data the table shows; the timer redraws when it changes
+    shown: gr.Textbox  # hidden: stamp of the snapshot the table shows (stamp_of); the timer redraws when it
+    # changes, and the page load redraws nothing when the page config already holds it (first_page)
     sent: gr.State  # what the browser already shows (see view_updates): unchanged parts are not re-sent
     chart_box: gr.Accordion  # the chart is built only while this is open
     chart_open: gr.State
@@ -279,6 +285,7 @@ class LeaderboardTab:
     csv_btn: gr.Button
     parquet_btn: gr.Button
     timer: gr.Timer
+    first_page_stamp: str | None = None  # the snapshot the components' initial values were taken from
 
     @classmethod
     def build(cls) -> LeaderboardTab:
@@ -322,7 +329,7 @@ class LeaderboardTab:
             url_query=url_query,
             style=style,
             row_ids=gr.State([]),
-            shown=gr.State(None),
+            shown=gr.Textbox(visible=False, elem_id="lb-shown"),
             sent=gr.State({}),
             chart_box=chart_box,
             chart_open=gr.State(False),
@@ -419,15 +426,34 @@ class LeaderboardTab:
         out[self.details] = "Click a row to see all its numbers and the command that reproduces it."
         return out
 
-    def on_load(self, request: gr.Request) -> dict:
-        """Read the view from the URL query, fill the controls and draw the first page."""
+    def on_load(self, request: gr.Request, shown: Any = None) -> dict:
         params = dict(request.query_params) if request is not None else {}
+        return self.url_view(params, shown)
+
+    def url_view(self, params: dict[str, str], shown: Any = None) -> dict:
+        """Read the view from the URL query, fill the controls and draw the first page. A page opened
+        without a view in its URL already shows the default view from its config, with its session's
+        states (first_page): when that is of the current data (``shown``), nothing is sent at all."""
         fs = decode_state(params)
+        page = page_number(params.get("page"))
         st = current()
         snap = st.snapshot()
+        if fs == DEFAULT_STATE and page == 1 and shown == stamp_of(snap):
+            return {self.shown: gr.skip()}
         out = self.controls.fill(snap.wide, fs)
-        out.update(self.view_updates(render_view(st, fs, page_number(params.get("page")))))
-        out[self.shown] = snap.loaded_at
+        out.update(self.view_updates(render_view(st, fs, page)))
+        out[self.shown] = stamp_of(snap)
+        return out
+
+    def first_page(self) -> dict | None:
+        """The initial values of a page without a view in its URL, when the data changed since the last
+        call (else None): what url_view sends a page that shows nothing yet, i.e. every control at its
+        default with the current choices, the default view's first page, and the states a session
+        starts with (its row ids, what it was sent), so that page needs no event to show its rows."""
+        if self.first_page_stamp == stamp_of(current().snapshot()):
+            return None
+        out = self.url_view({})
+        self.first_page_stamp = out[self.shown]
         return out
 
     def on_tick(
@@ -443,12 +469,14 @@ class LeaderboardTab:
         when it is open)."""
         st = current()
         snap = st.snapshot()
-        if shown == snap.loaded_at:
-            return {self.shown: shown}  # nothing new: no redraw (an empty dict is not an update in Gradio)
+        if shown == stamp_of(snap):
+            return {
+                self.shown: gr.skip()
+            }  # nothing new: no redraw (an empty dict is not an update in Gradio)
         fs = state_from_values(values)
         out = self.view_updates(render_view(st, fs, page_number(page)), sent)
         out.update(self.on_plot(color_by, chart_open, **values))
-        out[self.shown] = snap.loaded_at
+        out[self.shown] = stamp_of(snap)
         out.update(self.controls.category_updates(snap.wide, fs))  # new families or hardware may arrive
         return out
 
@@ -561,11 +589,16 @@ class LeaderboardTab:
         private: dict[str, Any] = {"api_visibility": "private"}
         self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file], **private)
         self.parquet_btn.click(self.on_parquet, inputs_kwargs=fields, outputs=[self.export_file], **private)
+        # the page config already shows the default view (first_page): a page with a view in its URL hides
+        # the table until this load has drawn that view (pending_view.js), a page without one shows it
+        demo.load(None, inputs=self.style, js=resources.text("set_style.js"))
         demo.load(
             self.on_load,
+            inputs_kwargs={"shown": self.shown},
             outputs=[*fields.values(), *view, self.shown],
+            show_progress="hidden",
             api_visibility="undocumented",  # the page's own start (a shared URL); programs use /query
-        )
+        ).then(None, js=resources.text("view_ready.js"))
         self.timer.tick(
             self.on_tick,
             inputs=[self.page, self.shown],
