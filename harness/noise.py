@@ -96,8 +96,9 @@ def describe_rule() -> str:
         f"A run is marked **noisy** when its latency samples' coefficient of variation exceeds {NOISY_CV:g}, "
         f"its p95 exceeds {NOISY_P95_OVER_P50:g}× its p50, or the machine's 1-minute load average just "
         f"before or after the measurement was at least {NOISY_LOAD_PER_CPU:g}× its CPU count, "
-        "or its timing stopped at the maximum duration before the median's confidence interval was "
-        'reached ("interval not reached"); runs recorded before this check have no marker.'
+        "or its timing stopped (at the maximum duration, or early when that could not suffice) before the "
+        'median\'s confidence interval was reached ("interval not reached"); runs recorded before this '
+        "check have no marker."
     )
 
 

@@ -40,7 +40,7 @@ SCHEMA_VERSION = 1
 SCHEMA_VERSIONS = (1,)  # versions this code can read
 RUN_STATUSES = ("ok", "failed", "unsupported", "timeout")
 # harness.timing.STOP_REASONS (a test checks they agree)
-STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")
+STOP_REASONS = ("converged", "unreachable", "max_duration", "max_iterations", "fixed")
 MAX_RUNS = 1_000
 MAX_ID = 300  # model ids, providers, names
 MAX_COLUMNS = 500  # object leaves outside lists: each becomes a column of the results table
@@ -100,7 +100,7 @@ class RunRecord:
     noise: dict[str, Any] | None = None  # harness.noise.assess(...); None = unknown (older records)
     # The stopping rule's outcome (harness.timing): None in records made before it.
     p50_interval: dict[str, Any] | None = None  # {"lo", "hi" (ms), "rel_half_width", "confidence", "n"}
-    stop_reason: str | None = None  # "converged" | "max_duration" | "max_iterations" | "fixed"
+    stop_reason: str | None = None  # one of STOP_REASONS
     latency_notes: list[str] = field(default_factory=list)  # why p95/p99 are withheld
     # Deployment metrics (None/empty in records made before them). Cold start: harness.coldstart.
     cold_start: dict[str, Any] | None = None  # {origin, imports_ms, model_load_ms, prepare_ms, ...}

@@ -4,9 +4,10 @@ Per batch size ("shape"): warm up for both a minimum number of iterations and a 
 single forward passes (``perf_counter_ns`` around ``run`` + ``sync``) until the stopping rule holds
 (:func:`describe_stopping_rule`): the distribution-free 95% confidence interval of the median is within
 ±1% of the median, after at least ``min_iterations`` and ``min_duration_s``; or the ``max_duration_s`` cap,
-which marks the run noisy when the interval was not reached. Throughput is batch * iterations over the
-wall time of the timed loop, less the time spent checking the rule (so per-iteration overheads of the
-model are not hidden, and the harness's own bookkeeping is not charged to it).
+which marks the run noisy when the interval was not reached; or earlier, as "unreachable" (noisy too),
+when the interval's present width says the target would take over three times the cap. Throughput is batch *
+iterations over the wall time of the timed loop, less the time spent checking the rule (so per-iteration
+overheads of the model are not hidden, and the harness's own bookkeeping is not charged to it).
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ MIN_ITERATIONS = 25  # floor under the rule: a few lucky samples never stop a ru
 P95_MIN_SAMPLES = 20  # below this p95 would be the max (or interpolated towards it)
 P99_MIN_SAMPLES = 100  # below this p99 would be the max
 EXACT_BINOMIAL_UP_TO = 5_000  # exact binomial ranks up to here, normal approximation beyond
-STOP_REASONS = ("converged", "max_duration", "max_iterations", "fixed")
+STOP_REASONS = ("converged", "unreachable", "max_duration", "max_iterations", "fixed")
 # Samples per shape at most: bounds the record (raw samples are kept) and a loop whose clock never moves.
 MAX_ITERATIONS = 100_000
 # The cap is this many times the minimum duration: 20 s by default, where the slowest default shape
 # (resnet50 at batch 8 on 2 cores, ~0.45 s a pass) gets ~44 samples, enough for ±1% unless its spread
 # around the median is a few percent; short test windows get short caps.
 CAP_FACTOR = 20.0
+# Stop early, as "unreachable", when the interval's present width says the target needs more than this many
+# times the cap: the half-width shrinks like 1/sqrt(n), so reaching ±1% from ±w% takes (w/1)^2 times the
+# time spent so far. Simulated (tests/test_harness_timing.py), a margin of 3 keeps most runs whose width at
+# a few dozen samples is merely unluckily wide (2 lost a third more of the runs that would have converged
+# within the cap), while a run on a drifting host stops after its minimums instead of burning the cap.
+UNREACHABLE_MARGIN = 3.0
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,10 @@ def describe_stopping_rule() -> str:
         f"samples) lies within ±{TARGET_REL_HALF_WIDTH:.0%} of the median, and at least {MIN_ITERATIONS} "
         "iterations and the configured minimum duration (1 s by default) have passed. A run that has not "
         f"reached that interval after {CAP_FACTOR:g}× the minimum duration stops and is marked **noisy** "
-        '("interval not reached"). Every run records its interval, iteration count and stopping reason; '
+        '("interval not reached"); so does one whose interval, at its present width, would need more than '
+        f"{UNREACHABLE_MARGIN:g}× that cap to narrow (the width shrinks as one over the square root of the "
+        'sample count), which stops early as "unreachable" instead of spending the cap on a drifting '
+        "machine. Every run records its interval, iteration count and stopping reason; "
         f"p95 is reported from {P95_MIN_SAMPLES} samples and p99 from {P99_MIN_SAMPLES}, otherwise left "
         "empty with the reason in the run's latency notes."
     )
@@ -316,6 +326,7 @@ class _Stopper:
         self.next_check = max(1, policy.min_iterations)
         self.reason: str | None = None
         self.check_ns = 0
+        self.projected_s: float | None = None  # the time the target would have needed, when unreachable
 
     def done(self, samples: list[int], wall_ns: int) -> bool:
         n = len(samples)
@@ -334,20 +345,36 @@ class _Stopper:
         if n < self.next_check:
             return False
         self.next_check = n + max(1, n // 10)
-        if self._rule_holds(samples, wall_ns):
+        width = self._width(samples)
+        if width is not None and width <= self.policy.target_rel_half_width:
             self.reason = "converged"
             return True
+        projected_s = self._projected_s(width, wall_ns)
+        if projected_s is not None and projected_s > UNREACHABLE_MARGIN * self.policy.cap_s:
+            self.reason, self.projected_s = "unreachable", projected_s
+            return True
         return False
+
+    def _projected_s(self, width: float | None, wall_ns: int) -> float | None:
+        """Timed seconds the target would take at the present width (it shrinks as 1/sqrt(n))."""
+        if width is None or not math.isfinite(width):
+            return None
+        return wall_ns / 1e9 * (width / self.policy.target_rel_half_width) ** 2
+
+    def _width(self, samples: list[int]) -> float | None:
+        """The median interval's relative half-width now (None with too few samples); timed apart."""
+        t0 = time.perf_counter_ns()
+        interval = median_interval(np.sort(np.asarray(samples, dtype=np.float64)), self.policy.confidence)
+        self.check_ns += time.perf_counter_ns() - t0
+        return None if interval is None else float(interval["rel_half_width"])
 
     def _rule_holds(self, samples: list[int], wall_ns: int) -> bool:
         """Both minimums met and the median's interval within the target (the adaptive rule)."""
         n = len(samples)
         if not self.policy.adaptive or n < self.policy.min_iterations or wall_ns < self.min_ns:
             return False
-        t0 = time.perf_counter_ns()
-        interval = median_interval(np.sort(np.asarray(samples, dtype=np.float64)), self.policy.confidence)
-        self.check_ns += time.perf_counter_ns() - t0
-        return interval_reached(interval, self.policy.target_rel_half_width)
+        width = self._width(samples)
+        return width is not None and width <= self.policy.target_rel_half_width
 
 
 def measure(
@@ -409,6 +436,12 @@ def measure(
     if stopper.reason == "max_duration":
         short = f" (fewer than the {policy.min_iterations} wanted)" if capped else ""
         notes.append(f"stopped by the {policy.cap_s:g} s cap after {len(samples)} iterations{short}")
+    if stopper.reason == "unreachable" and interval is not None:
+        notes.append(
+            f"stopped early after {len(samples)} iterations: at ±{interval['rel_half_width']:.1%} the "
+            f"±{policy.target_rel_half_width:.0%} interval would need about {stopper.projected_s:.0f} s, "
+            f"over {UNREACHABLE_MARGIN:g}x the {policy.cap_s:g} s cap"
+        )
     duration_s = wall_ns / 1e9
     noise = assess(
         samples_ms,
