@@ -26,7 +26,7 @@ from harness.noise import assess, cpu_count, load_average
 
 CONFIDENCE = 0.95  # of the interval around the median
 TARGET_REL_HALF_WIDTH = 0.01  # stop once both interval ends are within ±1% of the median
-MIN_ITERATIONS = 25  # floor under the rule: a few lucky samples never stop a run
+MIN_ITERATIONS = 20  # floor under the rule (and what p95 needs): a few lucky samples never stop a run
 P95_MIN_SAMPLES = 20  # below this p95 would be the max (or interpolated towards it)
 P99_MIN_SAMPLES = 100  # below this p99 would be the max
 EXACT_BINOMIAL_UP_TO = 5_000  # exact binomial ranks up to here, normal approximation beyond
@@ -53,7 +53,7 @@ class TimingPolicy:
     min_duration_s: float = 1.0
     min_iterations: int = MIN_ITERATIONS
     max_duration_s: float | None = None  # default CAP_FACTOR x min_duration (20 s for 1 s)
-    warmup_iterations: int = 5
+    warmup_iterations: int = 3  # with warmup_s: the first passes (allocations, kernel choice) are apart
     warmup_s: float | None = None  # default: a quarter of min_duration, within 0.05-2 s
     max_warmup_s: float = 60.0
     adaptive: bool = True

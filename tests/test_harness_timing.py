@@ -92,11 +92,11 @@ def _measure(clock, durations, **policy):
 def test_a_constant_series_converges_at_the_minimum(clock):
     m = _measure(clock, iter(lambda: 1.0, None), min_duration_s=0.01)
     assert m.stop_reason == "converged" and m.iterations == timing.MIN_ITERATIONS
-    assert m.p50_interval == {"lo": 1.0, "hi": 1.0, "rel_half_width": 0.0, "confidence": 0.9567, "n": 25}
+    assert m.p50_interval == {"lo": 1.0, "hi": 1.0, "rel_half_width": 0.0, "confidence": 0.9586, "n": 20}
     assert m.noise["noisy"] is False and m.noise["reasons"] == []
     assert m.latency_ms["p95"] == 1.0 and m.latency_ms["p99"] is None
-    assert m.latency_notes == ["p99 not reported: 25 samples, 100 needed"]
-    assert m.throughput_ips == pytest.approx(2 * 25 / 0.025) and not m.capped and m.notes == []
+    assert m.latency_notes == ["p99 not reported: 20 samples, 100 needed"]
+    assert m.throughput_ips == pytest.approx(2 * 20 / 0.020) and not m.capped and m.notes == []
 
 
 def test_the_minimum_duration_still_holds(clock):
