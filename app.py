@@ -12,27 +12,12 @@ import logging
 import settings
 import store
 from eval_queue import auth, scheduler
-from eval_queue import entries as queue_entries
-from eval_queue.entry import QueueError
-from store import StoreError, Stores, layout
+from eval_queue.seed import seed_reference_suite
+from store import StoreError
 from ui import resources, state
 
 log = logging.getLogger("leaderboard.app")
 
-# Small models per task (random weights: efficiency only, like the timm suite); each queued for its task.
-SEED_MODELS = (
-    "resnet18",
-    "mobilenetv3_large_100",
-    "efficientnet_b0",
-    "vit_tiny_patch16_224",
-    "torchvision:ssdlite320_mobilenet_v3_large",
-    "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn",
-    "torchvision:lraspp_mobilenet_v3_large",
-    "torchvision:deeplabv3_mobilenet_v3_large",
-    "torchvision:keypointrcnn_resnet50_fpn",
-)
-# Detectors and keypoint models run at 320-800 px: per-frame latency (batch 1) keeps a CPU seed short.
-TASK_SEED_CONFIG = {"batch_sizes": [1]}
 CONCURRENCY = 4  # requests served at once; the filter path is bounded, so a slow one cannot stall the rest
 
 
@@ -42,22 +27,6 @@ def listen_address() -> str:
     if name:
         return name
     return "0.0.0.0" if settings.on_space() else "127.0.0.1"
-
-
-def seed_reference_suite(stores: Stores) -> int:
-    """Enqueue a few small models per task (timm classifiers, torchvision detectors, segmenters and a
-    keypoint model), pre-approved by ``system``, on an empty board; returns how many."""
-    if stores.results.list_files(layout.RECORDS_DIR) or stores.queue.list_files(layout.ENTRIES_DIR):
-        return 0
-    n = 0
-    for arch in SEED_MODELS:
-        try:
-            config = TASK_SEED_CONFIG if arch.startswith("torchvision:") else None
-            queue_entries.enqueue_approved(stores.queue, arch, by="system", config=config)
-            n += 1
-        except (QueueError, StoreError, ValueError) as exc:  # a seed that cannot be queued is not fatal
-            log.warning("could not seed %s: %s", arch, exc)
-    return n
 
 
 def announce_admin_token() -> str | None:

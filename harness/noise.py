@@ -85,6 +85,22 @@ def assess(
     }
 
 
+def was_loaded(noise: Any) -> bool:
+    """True when a run's ``noise`` shows the machine busy with other work just before or after it (the
+    load rule above): noise from outside that a later measurement may escape, unlike the jitter a run
+    carries with it (which the harness already re-timed once, on the spot)."""
+    if not isinstance(noise, dict):
+        return False
+    cpus = noise.get("cpu_count")
+    if isinstance(cpus, bool) or not isinstance(cpus, int) or cpus < 1:
+        return False
+    loads = (noise.get("load_before"), noise.get("load_after"))
+    return any(
+        isinstance(v, int | float) and not isinstance(v, bool) and v / cpus >= NOISY_LOAD_PER_CPU
+        for v in loads
+    )
+
+
 def is_noisy(noise: Any) -> bool:
     """True only for a run assessed as noisy; a missing or malformed assessment (older records) is not."""
     return isinstance(noise, dict) and noise.get("noisy") is True

@@ -107,8 +107,9 @@ def _write_error(path: str | None, kind: str, message: str) -> None:
         Path(path).write_text(json.dumps({"kind": kind, "message": message, "traceback": None}))
 
 
-def _next_noise() -> bool:
-    """``FAKE_HARNESS_NOISE=noisy,calm``: the n-th evaluation is noisy or calm (the last one repeats);
+def _next_noise() -> str:
+    """``FAKE_HARNESS_NOISE=loaded,calm``: the n-th evaluation is noisy under load (``loaded``), noisy on a
+    quiet machine (``jitter``) or calm (the last one repeats);
     ``FAKE_HARNESS_COUNTER`` is the file that counts evaluations across processes."""
     seq = [p for p in os.environ.get("FAKE_HARNESS_NOISE", "calm").split(",") if p]
     counter = os.environ.get("FAKE_HARNESS_COUNTER")
@@ -118,7 +119,7 @@ def _next_noise() -> bool:
             fh.seek(0)
             n = len(fh.read())
             fh.write("x")
-    return seq[min(n, len(seq) - 1)] == "noisy"
+    return seq[min(n, len(seq) - 1)]
 
 
 def _fake_main(argv: list[str]) -> int:
@@ -155,7 +156,8 @@ def _fake_main(argv: list[str]) -> int:
     time.sleep(float(os.environ.get("FAKE_HARNESS_SLEEP", "0")))
     model, _, rev = args.model.partition("@") if args.model.startswith("hf-hub:") else (args.model, "", "")
     revision = rev or None
-    noisy = _next_noise()
+    noise = _next_noise()
+    noisy, load = noise != "calm", 4.0 if noise == "loaded" else 0.2
     runs = [
         {
             "backend": backend,
@@ -168,11 +170,12 @@ def _fake_main(argv: list[str]) -> int:
             "noise": {
                 "cv": 0.6 if noisy else 0.02,
                 "p95_over_p50": 3.0 if noisy else 1.1,
-                "load_before": None,
+                "load_before": load,
                 "load_after": None,
                 "cpu_count": 2,
                 "noisy": noisy,
-                "reasons": ["p95/p50 3.0"] if noisy else [],
+                "reasons": (["p95/p50 3.0"] if noisy else [])
+                + (["load before 4.00 on 2 CPUs"] if load > 3 else []),
             },
         }
         for backend in config.backends

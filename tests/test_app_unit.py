@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import app
-from eval_queue import auth
+from eval_queue import auth, seed
 from leaderboard.filters import DEFAULT_STATE, FilterState
 from store import LocalDatasetStore, Stores, layout
 from store.table import rebuild_results_table
@@ -265,8 +265,8 @@ def test_first_start_of_a_local_board_prints_a_review_token_once_and_seeds(
     assert saved.stat().st_mode & 0o777 == 0o600
     assert not any("review is disabled" in r.getMessage() for r in caplog.records)
     assert auth.maintainer_name(None, saved.read_text().strip()) is not None  # approves from the start
-    assert len(stores.queue.list_files(layout.ENTRIES_DIR)) == len(app.SEED_MODELS)
-    assert app.seed_reference_suite(stores) == 0  # not an empty board any more
+    assert len(stores.queue.list_files(layout.ENTRIES_DIR)) == len(seed.SEED_MODELS)
+    assert seed.seed_reference_suite(stores) == 0  # not an empty board any more
     app.startup(state.current())
     assert "Review tab token" not in capsys.readouterr().out  # printed once, at the first start only
 
@@ -292,7 +292,7 @@ def test_no_seeding_when_turned_off_or_on_a_board_with_results(stores, monkeypat
     assert state.seeding_wanted(stores)
     assert not state.seeding_wanted(replace(stores, backend="hub"))
     _add(stores, make_record(model="resnet18"))
-    assert app.seed_reference_suite(stores) == 0
+    assert seed.seed_reference_suite(stores) == 0
 
 
 def test_about_tab_states_the_noise_rule():

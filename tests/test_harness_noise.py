@@ -149,3 +149,21 @@ def test_the_timing_loop_records_the_assessment(monkeypatch):
     assert m.noise == assess(
         m.samples_ms, 0.25, 64.0, noise.cpu_count(), interval=m.p50_interval, interval_target=0.01
     )
+
+
+def test_was_loaded_reads_the_load_rule_and_nothing_else():
+    calm = {"load_before": 0.4, "load_after": 0.9, "cpu_count": 2}
+    assert not noise.was_loaded(calm)
+    assert noise.was_loaded(calm | {"load_after": 3.0}) and noise.was_loaded(calm | {"load_before": 3.0})
+    assert not noise.was_loaded(calm | {"load_after": 2.9})  # 1.45 per CPU, under the 1.5 rule
+    for junk in (
+        None,
+        "x",
+        [],
+        {},
+        calm | {"cpu_count": 0},
+        calm | {"cpu_count": True},
+        calm | {"load_before": True, "cpu_count": 1},
+        calm | {"load_after": "9"},
+    ):
+        assert not noise.was_loaded(junk)

@@ -204,14 +204,14 @@ def test_cli_task_flag(tmp_path):
 
 
 def test_reference_suite_seeds_every_task(stores):
-    import app
+    from eval_queue import seed
     from eval_queue.entries import list_entries
 
-    assert app.seed_reference_suite(stores) == len(app.SEED_MODELS)
+    assert seed.seed_reference_suite(stores) == len(seed.SEED_MODELS)
     tasks = {e.config.get("task", "classification") for e in list_entries(stores.queue)}
     assert tasks == {"classification", "detection", "segmentation", "pose"}
     assert {e.status for e in list_entries(stores.queue)} == {"APPROVED"}
-    assert app.seed_reference_suite(stores) == 0  # never on a board that has entries
+    assert seed.seed_reference_suite(stores) == 0  # never on a board that has entries
 
 
 def test_the_submit_form_takes_the_task(tmp_path, monkeypatch):
