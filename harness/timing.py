@@ -186,7 +186,8 @@ def describe_stopping_rule() -> str:
         '("interval not reached"); so does one whose interval, at its present width, would need more than '
         f"{UNREACHABLE_MARGIN:g}× that cap to narrow (the width shrinks as one over the square root of the "
         'sample count), which stops early as "unreachable" instead of spending the cap on a drifting '
-        "machine. A noisy shape is timed once more on the spot and the calmer of the two kept. Every run "
+        "machine. A noisy shape that stopped before the cap is timed once more on the spot and the calmer of "
+        "the two kept. Every run "
         "records its interval, iteration count and stopping reason; "
         f"p95 is reported from {P95_MIN_SAMPLES} samples and p99 from {P99_MIN_SAMPLES}, otherwise left "
         "empty with the reason in the run's latency notes."
@@ -492,9 +493,11 @@ def measure_shape(
 ) -> Measurement:
     """:func:`measure`, and under the adaptive policy a noisy result timed once more on the spot (the
     model is loaded and warm, so a second chance costs only the timing), keeping the calmer of the two;
-    its notes say so."""
+    its notes say so. Not after a stop at the cap: a second try would spend the whole cap again."""
     first = measure(runner, batch, policy, device, probes)
-    if not (policy.adaptive and policy.retry_noisy and (first.noise or {}).get("noisy")):
+    noisy = bool((first.noise or {}).get("noisy"))
+    # a shape that used its whole cap would use it again (a model too slow for the cap stays so)
+    if not (policy.adaptive and policy.retry_noisy and noisy) or first.stop_reason == "max_duration":
         return first
     second = measure(runner, batch, policy, device, probes)
     kept = calmer(first, second)

@@ -204,6 +204,10 @@ def test_a_noisy_shape_is_timed_once_more_on_the_spot_and_the_calmer_kept(clock,
     loops[0] = 0
     _shape(clock, iter(lambda: float(rng.lognormal(3, 0.6)), None), adaptive=False, min_duration_s=0.05)
     assert loops[0] == 1
+    # a shape that spent its whole cap (a model too slow for it) is not given the cap a second time
+    loops[0] = 0
+    m, _ = _shape(clock, iter(lambda: 100.0, None), min_duration_s=0.01, max_duration_s=0.3)
+    assert m.stop_reason == "max_duration" and m.noise["noisy"] and loops[0] == 1
 
 
 def test_calmer_prefers_quiet_then_the_narrower_interval():
