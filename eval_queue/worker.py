@@ -356,8 +356,8 @@ class Worker:
             h.finish(key, "result already present; not run again")
             return JobOutcome(eid, "FINISHED", key, message="already present")
         record, failure = self._measure(entry, h)
-        # The harness already timed each noisy shape twice on the spot; what a later measurement can still
-        # escape is other work on the machine, so only runs measured under load send the job round again.
+        # A later measurement can escape other work on the machine, rarely the jitter a run carries with it:
+        # only runs measured under load send the job round again (docs/ARCHITECTURE.md has the numbers).
         loaded = noisy_runs(record, loaded_only=True) if record is not None else 0
         if record is not None and self.settings.remeasure_noisy and loaded:
             h.note(f"{loaded} run(s) measured noisy while the machine was loaded; re-measuring once")

@@ -70,7 +70,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     from harness.accuracy import evaluate
     from harness.backends import BackendUnsupported, PrepareRequest, get_backend
     from harness.models import load_model
-    from harness.timing import TimingPolicy, measure_shape, random_batch, set_threads
+    from harness.timing import TimingPolicy, measure, random_batch, set_threads
 
     job = job if isinstance(job, MeasureJob) else MeasureJob(**job)
     cold = coldstart.begin()
@@ -128,7 +128,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     probes = loop_probes(job.device)
     for bs in job.batch_sizes:
         try:
-            m = measure_shape(runner, random_batch(bs, input_size), policy, job.device, probes)  # type: ignore[arg-type]
+            m = measure(runner, random_batch(bs, input_size), policy, job.device, probes)  # type: ignore[arg-type]
             out["measurements"].append(asdict(m))
         except Exception as exc:  # noqa: BLE001 - one batch size failing must not lose the others
             err = as_harness_error(exc, f"running batch size {bs}")

@@ -88,7 +88,7 @@ def assess(
 def was_loaded(noise: Any) -> bool:
     """True when a run's ``noise`` shows the machine busy with other work just before or after it (the
     load rule above): noise from outside that a later measurement may escape, unlike the jitter a run
-    carries with it (which the harness already re-timed once, on the spot)."""
+    carries with it."""
     if not isinstance(noise, dict):
         return False
     cpus = noise.get("cpu_count")

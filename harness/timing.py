@@ -57,7 +57,6 @@ class TimingPolicy:
     warmup_s: float | None = None  # default: a quarter of min_duration, within 0.05-2 s
     max_warmup_s: float = 60.0
     adaptive: bool = True
-    retry_noisy: bool = True  # time a noisy shape once more and keep the calmer (adaptive policy only)
     target_rel_half_width: float = TARGET_REL_HALF_WIDTH
     confidence: float = CONFIDENCE
 
@@ -186,8 +185,7 @@ def describe_stopping_rule() -> str:
         '("interval not reached"); so does one whose interval, at its present width, would need more than '
         f"{UNREACHABLE_MARGIN:g}× that cap to narrow (the width shrinks as one over the square root of the "
         'sample count), which stops early as "unreachable" instead of spending the cap on a drifting '
-        "machine. A noisy shape that stopped before the cap is timed once more on the spot and the calmer of "
-        "the two kept. Every run "
+        "machine. Every run "
         "records its interval, iteration count and stopping reason; "
         f"p95 is reported from {P95_MIN_SAMPLES} samples and p99 from {P99_MIN_SAMPLES}, otherwise left "
         "empty with the reason in the run's latency notes."
@@ -472,38 +470,6 @@ def measure(
         latency_notes=latency_notes(len(samples)),
         probes=probed,
     )
-
-
-def calmer(first: Measurement, second: Measurement) -> Measurement:
-    """Not noisy beats noisy; then the narrower p50 interval; a tie keeps the first."""
-
-    def rank(m: Measurement) -> tuple[bool, float]:
-        width = (m.p50_interval or {}).get("rel_half_width")
-        return bool((m.noise or {}).get("noisy")), float(width) if width is not None else math.inf
-
-    return second if rank(second) < rank(first) else first
-
-
-def measure_shape(
-    runner: Any,
-    batch: np.ndarray,
-    policy: TimingPolicy,
-    device: str = "cpu",
-    probes: Sequence[LoopProbe] = (),
-) -> Measurement:
-    """:func:`measure`, and under the adaptive policy a noisy result timed once more on the spot (the
-    model is loaded and warm, so a second chance costs only the timing), keeping the calmer of the two;
-    its notes say so. Not after a stop at the cap: a second try would spend the whole cap again."""
-    first = measure(runner, batch, policy, device, probes)
-    noisy = bool((first.noise or {}).get("noisy"))
-    # a shape that used its whole cap would use it again (a model too slow for the cap stays so)
-    if not (policy.adaptive and policy.retry_noisy and noisy) or first.stop_reason == "max_duration":
-        return first
-    second = measure(runner, batch, policy, device, probes)
-    kept = calmer(first, second)
-    which = "the second, calmer" if kept is second else "the first (the second was no calmer)"
-    kept.notes.append(f"timed twice after a noisy first measurement; kept {which}")
-    return kept
 
 
 def random_batch(batch_size: int, input_size: tuple[int, int, int], seed: int = 0) -> np.ndarray:

@@ -3,7 +3,6 @@ what a run records. Pure: a fake clock and fake runners, no model, no child proc
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -154,74 +153,6 @@ def test_runs_that_can_converge_within_the_cap_are_rarely_stopped_early(clock):
         series = iter(lambda rng=rng: float(rng.normal(10.0, 0.5)), None)
         reasons.append(_measure(clock, series, min_duration_s=0.05, max_duration_s=3.0).stop_reason)
     assert reasons.count("converged") >= 33 and reasons.count("unreachable") <= 3
-
-
-def _shape(clock, durations, **policy):
-    policy = {"warmup_iterations": 1, "warmup_s": 0.0} | policy
-    runner = SeriesRunner(clock, durations)
-    m = timing.measure_shape(runner, np.zeros((1, 3, 4, 4), np.float32), timing.TimingPolicy(**policy))
-    return m, runner
-
-
-@pytest.fixture
-def loops(monkeypatch):
-    """How many timed loops (``measure`` calls) have finished."""
-    done, real = [0], timing.measure
-
-    def counted(*args, **kw):
-        try:
-            return real(*args, **kw)
-        finally:
-            done[0] += 1
-
-    monkeypatch.setattr(timing, "measure", counted)
-    return done
-
-
-def test_a_noisy_shape_is_timed_once_more_on_the_spot_and_the_calmer_kept(clock, loops):
-    rng, k = np.random.default_rng(3), iter(range(10**6))
-
-    def drifting_then_calm():  # the first loop sees the host drift from 60 to 90 ms; the second is calm
-        return float(rng.normal(60.0 if next(k) < 40 else 90.0, 3.0)) if loops[0] == 0 else 50.0
-
-    m, _ = _shape(clock, iter(drifting_then_calm, None), min_duration_s=1.0, max_duration_s=20.0)
-    assert loops[0] == 2 and m.stop_reason == "converged" and m.latency_ms["p50"] == 50.0
-    assert not m.noise["noisy"]
-    assert m.notes == ["timed twice after a noisy first measurement; kept the second, calmer"]
-    # noisy both times: only one retry, and the first is kept, still marked noisy
-    loops[0] = 0
-    m, _ = _shape(clock, itertools.cycle([10.0, 30.0]), min_duration_s=0.2, max_duration_s=1.0)
-    assert loops[0] == 2 and m.noise["noisy"]
-    assert (
-        m.notes[-1]
-        == "timed twice after a noisy first measurement; kept the first (the second was no calmer)"
-    )
-    # calm at once: one loop; and the fixed policy never retries
-    for policy in ({}, {"adaptive": False, "min_iterations": 100}):
-        loops[0] = 0
-        m, _ = _shape(clock, iter(lambda: 5.0, None), min_duration_s=0.05, **policy)
-        assert loops[0] == 1 and m.notes == []
-    loops[0] = 0
-    _shape(clock, iter(lambda: float(rng.lognormal(3, 0.6)), None), adaptive=False, min_duration_s=0.05)
-    assert loops[0] == 1
-    # a shape that spent its whole cap (a model too slow for it) is not given the cap a second time
-    loops[0] = 0
-    m, _ = _shape(clock, iter(lambda: 100.0, None), min_duration_s=0.01, max_duration_s=0.3)
-    assert m.stop_reason == "max_duration" and m.noise["noisy"] and loops[0] == 1
-
-
-def test_calmer_prefers_quiet_then_the_narrower_interval():
-    def fake(noisy, width):
-        iv = None if width is None else {"rel_half_width": width}
-        return timing.Measurement(
-            1, 1, 1, 1.0, [1.0], {}, 1.0, None, None, noise={"noisy": noisy}, p50_interval=iv
-        )
-
-    a, b = fake(True, 0.05), fake(False, 0.009)
-    assert timing.calmer(a, b) is b and timing.calmer(b, a) is b
-    c, d = fake(True, 0.03), fake(True, None)
-    assert timing.calmer(a, c) is c and timing.calmer(c, d) is c and timing.calmer(d, d) is d
-    assert timing.calmer(a, fake(True, 0.05)) is a  # a tie keeps the first
 
 
 def test_the_cap_before_the_minimum_iterations_with_too_few_samples(clock):

@@ -237,9 +237,8 @@ def test_a_job_noisy_under_load_is_measured_once_more_and_the_calmer_kept(stores
 
 
 def test_jitter_on_a_quiet_machine_is_not_measured_again(stores, tmp_path, monkeypatch):
-    """Noise the run carries with it (the harness already re-timed the shape on the spot) does not send
-    the whole job round again: on this project's host that doubled the reference suite for 2 calmer
-    records in 9."""
+    """Noise a run carries with it does not send the whole job round again: on this project's host that
+    doubled the reference suite for 2 calmer records in 9. The run is kept, marked noisy."""
     from eval_queue.worker import noisy_runs
 
     monkeypatch.setenv("FAKE_HARNESS_COUNTER", str(tmp_path / "count"))
