@@ -469,10 +469,8 @@ class LeaderboardTab:
         when it is open)."""
         st = current()
         snap = st.snapshot()
-        if shown == stamp_of(snap):
-            return {
-                self.shown: gr.skip()
-            }  # nothing new: no redraw (an empty dict is not an update in Gradio)
+        if shown == stamp_of(snap):  # nothing new: no redraw (an empty dict is not an update in Gradio)
+            return {self.shown: gr.skip()}
         fs = state_from_values(values)
         out = self.view_updates(render_view(st, fs, page_number(page)), sent)
         out.update(self.on_plot(color_by, chart_open, **values))
