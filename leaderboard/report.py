@@ -71,38 +71,60 @@ def noise_rule() -> str | None:
     return describe_rule()
 
 
-def ort_speedup(wide: pd.DataFrame) -> dict[str, Any] | None:
-    """ONNX Runtime vs PyTorch p50 (batch 1) over rows measured on both backends in the same record.
+RUNTIME_NAMES = {
+    "onnxruntime": "ONNX Runtime",
+    "onnxruntime-trt": "ONNX Runtime TensorRT",
+    "openvino": "OpenVINO",
+    "litert": "LiteRT",
+    "torch-compile": "torch.compile",
+}
+
+
+def runtime_speedup(wide: pd.DataFrame, backend: str = "onnxruntime") -> dict[str, Any] | None:
+    """``backend`` vs PyTorch eager p50 (batch 1) over rows measured on both in the same record.
 
     Pairs share record key, device and precision, so the two numbers come from one machine and config.
-    Returns the geometric mean, range and count of PyTorch p50 / ONNX Runtime p50, or None without pairs.
+    Returns the geometric mean, range and count of PyTorch p50 / ``backend`` p50, or None without pairs.
     """
     need = {"backend", "key", "device", "precision", "latency_p50_ms"}
     if wide.empty or not need <= set(wide.columns):
         return None
     on = ["key", "device", "precision"]
     pt = wide[wide["backend"] == "pytorch"][[*on, "latency_p50_ms"]]
-    ort = wide[wide["backend"] == "onnxruntime"][[*on, "latency_p50_ms"]]
-    pairs = pt.merge(ort, on=on, suffixes=("_pt", "_ort")).dropna()
-    pairs = pairs[(pairs["latency_p50_ms_pt"] > 0) & (pairs["latency_p50_ms_ort"] > 0)]
+    other = wide[wide["backend"] == backend][[*on, "latency_p50_ms"]]
+    pairs = pt.merge(other, on=on, suffixes=("_pt", "_other")).dropna()
+    pairs = pairs[(pairs["latency_p50_ms_pt"] > 0) & (pairs["latency_p50_ms_other"] > 0)]
     if pairs.empty:
         return None
-    ratios = pairs["latency_p50_ms_pt"] / pairs["latency_p50_ms_ort"]
+    ratios = pairs["latency_p50_ms_pt"] / pairs["latency_p50_ms_other"]
     geo = float(math.exp(sum(math.log(r) for r in ratios) / len(ratios)))
     return {"geomean": geo, "min": float(ratios.min()), "max": float(ratios.max()), "pairs": len(ratios)}
 
 
-def speedup_line(wide: pd.DataFrame) -> str:
-    s = ort_speedup(wide)
-    if s is None:
-        return "ONNX Runtime vs PyTorch: no row here was measured on both backends in the same run."
-    word = "faster" if s["geomean"] >= 1 else "slower"
-    factor = s["geomean"] if s["geomean"] >= 1 else 1 / s["geomean"]
-    return (
-        f"ONNX Runtime vs PyTorch: {factor:.2f}x {word} (geometric mean of PyTorch p50 / ONNX Runtime p50 "
-        f"at batch 1 over {s['pairs']} model/device/precision pair(s) measured in the same run; "
-        f"range {s['min']:.2f}x-{s['max']:.2f}x)."
-    )
+def speedup_lines(wide: pd.DataFrame) -> list[str]:
+    """One line per runtime measured beside PyTorch eager in the same runs (backends in the registry's
+    order), or one line saying there is none."""
+    from harness.backends import backend_specs
+
+    present = set(wide["backend"]) if "backend" in wide.columns else set()
+    lines = []
+    for spec in backend_specs():
+        if spec.name == "pytorch" or spec.name not in present:
+            continue
+        s = runtime_speedup(wide, spec.name)
+        if s is None:
+            continue
+        word = "faster" if s["geomean"] >= 1 else "slower"
+        factor = s["geomean"] if s["geomean"] >= 1 else 1 / s["geomean"]
+        name = RUNTIME_NAMES.get(spec.name, spec.name)
+        lines.append(
+            f"{name} vs PyTorch: {factor:.2f}x {word} (geometric mean of PyTorch p50 / {name} p50 "
+            f"at batch 1 over {s['pairs']} model/device/precision pair(s) measured in the same run; "
+            f"range {s['min']:.2f}x-{s['max']:.2f}x)."
+        )
+    return lines or [
+        "Runtimes vs PyTorch: no row here was measured on PyTorch and another runtime in the same run."
+    ]
 
 
 def environment_block(profile: str, envs: list[dict[str, Any]]) -> list[str]:
@@ -152,7 +174,8 @@ def render_report(
     meta.append(f"{len(wide)} row(s)")
     if filter_note:
         meta.append(f"filter: {_cell(filter_note)}")
-    lines += [", ".join(meta) + ".", "", BAND_LEGEND + ".", "", speedup_line(wide), ""]
+    lines += [", ".join(meta) + ".", "", BAND_LEGEND + ".", ""]
+    lines += [f"- {line}" for line in speedup_lines(wide)] + [""]
     lines += [
         "Accuracy (top-1, box mAP, mIoU, keypoint AP) is measured by the harness on the dataset named per "
         "row (— for random-weight models or runs without a dataset); INT8 Δ is the INT8 top-1 minus the "

@@ -85,7 +85,7 @@ def test_report_from_the_store_with_exports(records, data_dir, tmp_path):
 
     # the speed-up line states the ratio measured in these rows
     wide, _ = build_frames(records.values())
-    s = report.ort_speedup(wide)
+    s = report.runtime_speedup(wide, "onnxruntime")
     assert s is not None and s["pairs"] == 2  # fp32 of both models (int8 runs on ONNX Runtime only)
     factor = s["geomean"] if s["geomean"] >= 1 else 1 / s["geomean"]
     assert f"ONNX Runtime vs PyTorch: {factor:.2f}x" in text
@@ -180,9 +180,29 @@ def test_latency_bands_and_speedup_are_pure():
             "latency_p50_ms": [4.0, 2.0, 1.0],
         }
     )
-    assert report.ort_speedup(wide) == {"geomean": 2.0, "min": 2.0, "max": 2.0, "pairs": 1}
-    assert "2.00x faster" in report.speedup_line(wide)
-    assert "no row here" in report.speedup_line(wide[wide["backend"] == "pytorch"])
+    assert report.runtime_speedup(wide) == {"geomean": 2.0, "min": 2.0, "max": 2.0, "pairs": 1}
+    [line] = report.speedup_lines(wide)
+    assert line.startswith("ONNX Runtime vs PyTorch: 2.00x faster")
+    assert "no row here" in report.speedup_lines(wide[wide["backend"] == "pytorch"])[0]
+    # every runtime beside PyTorch gets its line, in the registry's order; a runtime without a PyTorch
+    # row in the same record gets none
+    more = pd.concat(
+        [
+            wide,
+            pd.DataFrame(
+                {
+                    "key": ["k", "k", "j"],
+                    "device": ["cpu"] * 3,
+                    "precision": ["fp32"] * 3,
+                    "backend": ["openvino", "torch-compile", "litert"],
+                    "latency_p50_ms": [1.0, 8.0, 1.0],
+                }
+            ),
+        ]
+    )
+    lines = report.speedup_lines(more)
+    assert [line.split(" vs ")[0] for line in lines] == ["ONNX Runtime", "OpenVINO", "torch.compile"]
+    assert lines[1].startswith("OpenVINO vs PyTorch: 4.00x faster") and "2.00x slower" in lines[2]
 
 
 # --- compare -----------------------------------------------------------------------------------------
