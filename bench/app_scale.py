@@ -352,6 +352,7 @@ def _in_browser(url: str, floor_url: str, n: int, rounds: int) -> dict[str, floa
             res["first_paint"].append(
                 _timed_until(board, lambda: board.goto(url, wait_until="commit"), _PAINTED)
             )
+            board.wait_for_timeout(300)  # the board's work after its paint must not land on the floor's
             res["floor_first_paint"].append(
                 _timed_until(floor, lambda: floor.goto(floor_url, wait_until="commit"), _FLOOR_PAINTED)
             )
