@@ -344,12 +344,14 @@ def test_measure_meets_both_minimums_and_is_consistent(tmp_path):
     )
     policy = timing.TimingPolicy(min_duration_s=0.1, min_iterations=100)
     m = timing.measure(runner, timing.random_batch(2, loaded.input_size), policy)
-    assert m.iterations == len(m.samples_ms) >= 100 and m.duration_s >= 0.1 and m.warmup >= 5
+    assert m.iterations == len(m.samples_ms) >= 100 and m.duration_s >= 0.1 and m.warmup >= 3
     assert m.latency_ms == timing.latency_stats(m.samples_ms)
     assert sum(m.samples_ms) / 1000 <= m.duration_s  # the loop's wall time includes every timed call
     assert m.throughput_ips == pytest.approx(2 * m.iterations / m.duration_s)
     assert m.peak_rss_mb and m.peak_rss_mb > 50 and m.peak_gpu_mb is None and not m.capped
-    assert m.stop_reason in ("converged", "max_duration") and m.p50_interval["n"] == m.iterations
+    assert (
+        m.stop_reason in ("converged", "unreachable", "max_duration") and m.p50_interval["n"] == m.iterations
+    )
     # the cap wins over min_iterations, and p99 is withheld below 100 samples
     policy = timing.TimingPolicy(min_duration_s=0.001, min_iterations=10**9, max_duration_s=0.02)
     capped = timing.measure(runner, timing.random_batch(1, loaded.input_size), policy)
