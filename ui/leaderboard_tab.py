@@ -433,12 +433,15 @@ class LeaderboardTab:
     def url_view(self, params: dict[str, str], shown: Any = None) -> dict:
         """Read the view from the URL query, fill the controls and draw the first page. A page opened
         without a view in its URL already shows the default view from its config, with its session's
-        states (first_page): when that is of the current data (``shown``), nothing is sent at all."""
+        states (first_page), so nothing is sent at all, even when newer results arrived meanwhile: the
+        visitor may already have changed a filter (this answer would undo it), and the timer's tick
+        redraws the view the controls hold then. Only a page whose config had no data (no ``shown``)
+        is drawn here."""
         fs = decode_state(params)
         page = page_number(params.get("page"))
         st = current()
         snap = st.snapshot()
-        if fs == DEFAULT_STATE and page == 1 and shown == stamp_of(snap):
+        if fs == DEFAULT_STATE and page == 1 and shown:
             return {self.shown: gr.skip()}
         out = self.controls.fill(snap.wide, fs)
         out.update(self.view_updates(render_view(st, fs, page)))
