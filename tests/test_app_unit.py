@@ -193,6 +193,13 @@ def test_submit_shows_the_exact_refusal_or_the_queued_entry_and_review_approves(
     assert "APPROVED" in review.on_approve(entry_id, ADMIN, None)[review.out]
     queue = ui.queue.on_refresh()
     assert queue[ui.queue.table].Status.tolist() == ["APPROVED"] and "APPROVED: 1" in queue[ui.queue.summary]
+    # the Queue tab polls only while it is open: opening it draws the queue and starts the timer,
+    # opening any other tab stops it (a visitor reading the board costs no queue request)
+    assert ui.queue.timer.active is False
+    opened = ui.queue.on_tab(gr.SelectData(None, {"index": 3, "value": "Queue"}))
+    assert opened[ui.queue.timer].active is True and "APPROVED: 1" in opened[ui.queue.summary]
+    left = ui.queue.on_tab(gr.SelectData(None, {"index": 0, "value": "Leaderboard"}))
+    assert set(left) == {ui.queue.timer} and left[ui.queue.timer].active is False
 
 
 def test_submit_form_offers_the_registered_backends_and_the_boards_datasets(monkeypatch, stores):

@@ -76,7 +76,9 @@ def test_onnx_children_measure_from_the_shared_export_without_torch(exported, pr
     if precision == "int8":
         assert (workdir / "model_int8.onnx").is_file() and out["info"]["quantization"]
     for m in out["measurements"]:
-        assert m["stop_reason"] in ("converged", "max_duration") and m["iterations"] == len(m["samples_ms"])
+        assert m["stop_reason"] in ("converged", "unreachable", "max_duration") and m["iterations"] == len(
+            m["samples_ms"]
+        )
         iv = m["p50_interval"]
         assert iv["lo"] <= m["latency_ms"]["p50"] <= iv["hi"] and iv["n"] == m["iterations"]
         reached = iv["rel_half_width"] <= 0.01

@@ -44,7 +44,7 @@ def build_ui() -> UI:
         gr.Markdown(INTRO, elem_id="intro")
         if settings.on_space():
             gr.LoginButton()
-        with gr.Tabs(overflow_behavior="wrap"):  # a phone shows every tab, never a "..." menu
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, never a "..." menu
             with gr.Tab("Leaderboard", id="leaderboard"):
                 board = LeaderboardTab.build()
             compare = CompareTab.build()
@@ -55,7 +55,7 @@ def build_ui() -> UI:
         board.wire(demo)
         compare.wire(board.controls)
         submit.wire()
-        queue.wire(demo)
+        queue.wire(tabs)
         review.wire()
         api.register()  # /query and /record for programs (see the About tab)
     demo.initial_values_from(board.first_page)

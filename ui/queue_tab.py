@@ -1,5 +1,6 @@
 """The Queue tab: every entry, its position, progress and failure reason, and (Hugging Face Jobs) every
-per-flavor job with its stage or why it waits, elapsed time, estimated cost and logs link; on a timer."""
+per-flavor job with its stage or why it waits, elapsed time, estimated cost and logs link; on a timer
+that runs only while the tab is open."""
 
 from __future__ import annotations
 
@@ -42,9 +43,11 @@ class QueueTab:
     button: gr.Button
     timer: gr.Timer
 
+    LABEL = "Queue"
+
     @classmethod
     def build(cls) -> QueueTab:
-        with gr.Tab("Queue", id="queue"):
+        with gr.Tab(cls.LABEL, id="queue"):
             summary = gr.Markdown(elem_id="q-summary")
             table = gr.Dataframe(interactive=False, elem_id="q-table", wrap=False, max_height=600)
             jobs = gr.Dataframe(
@@ -52,7 +55,8 @@ class QueueTab:
                 label="Hugging Face Jobs (one per flavor; cost = unit cost x elapsed)",
             )  # fmt: skip
             button = gr.Button("Refresh", size="sm", elem_id="q-refresh")
-            timer = gr.Timer(refresh_seconds(settings.get("LEADERBOARD_QUEUE_REFRESH_S"), 5.0))
+            # polls only while this tab is open (on_tab): a visitor on another tab costs no request
+            timer = gr.Timer(refresh_seconds(settings.get("LEADERBOARD_QUEUE_REFRESH_S"), 5.0), active=False)
         return cls(summary, table, jobs, button, timer)
 
     def on_refresh(self) -> dict:
@@ -65,11 +69,14 @@ class QueueTab:
             self.summary: summary,
         }
 
-    def wire(self, demo: gr.Blocks) -> None:
-        gr.on(
-            [self.button.click, self.timer.tick, demo.load],
-            self.on_refresh,
-            outputs=[self.table, self.jobs, self.summary],
-            show_progress="hidden",
-            api_visibility="private",
-        )
+    def on_tab(self, evt: gr.SelectData) -> dict:
+        """A tab was selected: the Queue tab is drawn and its timer started; any other stops the timer."""
+        if evt.value != self.LABEL:
+            return {self.timer: gr.Timer(active=False)}
+        return {**self.on_refresh(), self.timer: gr.Timer(active=True)}
+
+    def wire(self, tabs: gr.Tabs) -> None:
+        outputs = [self.table, self.jobs, self.summary]
+        private: dict = {"show_progress": "hidden", "api_visibility": "private"}
+        gr.on([self.button.click, self.timer.tick], self.on_refresh, outputs=outputs, **private)
+        tabs.select(self.on_tab, outputs=[*outputs, self.timer], **private)
