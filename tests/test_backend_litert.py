@@ -20,6 +20,7 @@ from harness.backends.litert_backend import (
     one_line,
     quantize,
 )
+from harness.timing import MIN_ITERATIONS
 from tests._harness_helpers import run_cli
 
 SIZE = (3, 16, 16)
@@ -57,7 +58,7 @@ def test_fp32_matches_pytorch_with_latency_and_conversion_facts(litert_record):
         assert run["provider"] == "litert-xnnpack" and run["threads"] == 1
         lat = run["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["max"] and lat["p95"] is not None
-        assert len(run["latency_samples_ms"]) == run["iterations"] >= 25
+        assert len(run["latency_samples_ms"]) == run["iterations"] >= MIN_ITERATIONS
         info = run["info"]
         assert info["max_abs_diff"] < 1e-4  # batch 1 and the resized batch 2, vs PyTorch fp32
         assert info["tflite_size_mb"] > 0.1 and info["conversion_s"] > 0
