@@ -55,7 +55,7 @@ def test_table_widths_fit_and_numbers_are_right_aligned_from_the_registry():
     right = "\n".join(line for line in css.splitlines() if "flex-end" in line)
     aligned = {int(i) for i in re.findall(r"\[data-col='(\d+)'\]", right)}
     assert numeric and aligned == numeric
-    phone = next(line for line in css.splitlines() if line.startswith("@media (max-width: 640px)"))
+    phone = "\n".join(line for line in css.splitlines() if line.startswith("@media (max-width: 640px)"))
     wider = {int(i) for i in re.findall(r"\[data-col='(\d+)'\]", phone)}  # names get room on a phone
     assert wider == {i for i, n in enumerate(visible) if not C.column(n).numeric} - {0, model}
     assert "data-row" not in css

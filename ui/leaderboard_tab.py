@@ -145,30 +145,40 @@ def view_state(fs: FilterState, error: str) -> FilterState:
     return replace(fs, search="", regex=False) if error else fs
 
 
-# relative widths: the model id needs room, a hardware profile some, a number or a short word little;
-# with the 15 default columns at 1440x900 every header and a 4-digit latency ("1504.00") fit unclipped
+# relative widths, in units of about 76 px of the 1440x900 desktop's table (1376 px): a number or a short
+# word needs little, a name its typical length in full: a timm id with its tag (~32 characters), a family
+# with its prefix ("test_efficientnet", "tf_mobilenetv3"), a backend ("torch-compile"), a hardware
+# profile ("cpu-amd-epyc-7b13-2c", "cuda-nvidia-a10g"); every two-line numeric header ("Params (M)") fits
 _WEIGHTS = {
-    "model": 2.6,
-    "hardware_profile": 1.45,
-    "family": 1.2,
-    "backend": 1.25,
-    "rank": 0.7,
+    "model": 3.1,
+    "hardware_profile": 2.3,
+    "family": 1.7,
+    "backend": 1.42,
+    "rank": 0.74,
     "device": 0.8,
-    "precision": 1.2,
-    "noisy": 0.95,
+    "precision": 1.15,
+    "noisy": 1.0,
 }
+_NUMBER_WEIGHT = 0.95
+_WORD_WEIGHT = 1.1
 
 
 def column_widths(visible: list[str]) -> list[str]:
     """Widths of the visible columns as shares of the table's width (summing to 100%), so the default
     view fits a desktop without sideways scrolling; long headers wrap and long cells end in an ellipsis
     (style.css, which on a phone gives every column a readable fixed width and lets the table scroll)."""
-    weights = [_WEIGHTS.get(n, 1.0 if C.column(n).numeric else 1.1) for n in visible]
+    weights = [_WEIGHTS.get(n, _NUMBER_WEIGHT if C.column(n).numeric else _WORD_WEIGHT) for n in visible]
     total = sum(weights) or 1.0
     return [f"{100 * w / total:.2f}%" for w in weights]
 
 
-_PHONE_WORD_WIDTH = "width: 112px !important; min-width: 112px !important; max-width: 112px !important; flex: 0 0 112px !important;"
+# a phone's fixed widths (px) for word columns: style.css gives every column 76px, which clips names
+_PHONE_WORD_PX = 112
+_PHONE_PX = {"hardware_profile": 160}
+
+
+def _phone_width(px: int) -> str:
+    return f"width: {px}px !important; min-width: {px}px !important; max-width: {px}px !important; flex: 0 0 {px}px !important;"
 
 
 def table_css(visible: list[str], selected: int | None = None) -> str:
@@ -186,12 +196,15 @@ def table_css(visible: list[str], selected: int | None = None) -> str:
     words = [
         i for i, name in enumerate(visible) if not C.column(name).numeric and name not in ("model", "rank")
     ]
-    if words:  # on a phone the fixed 76px columns of style.css would clip names: words get more room
+    widths: dict[int, list[int]] = {}  # phone width -> its word columns
+    for i in words:
+        widths.setdefault(_PHONE_PX.get(visible[i], _PHONE_WORD_PX), []).append(i)
+    for px, group in widths.items():  # on a phone words get more room than style.css's 76px
         sel = ", ".join(  # the doubled id outranks style.css, which Gradio prefixes with three classes
             f"#lb-table#lb-table [role=gridcell][data-col='{i}'], #lb-table#lb-table th[data-testid='header-{i}']"
-            for i in words
+            for i in group
         )
-        rules.append(f"@media (max-width: 640px) {{ {sel} {{ {_PHONE_WORD_WIDTH} }} }}")
+        rules.append(f"@media (max-width: 640px) {{ {sel} {{ {_phone_width(px)} }} }}")
     if selected is not None and selected >= 0:
         rules.append(f"#lb-table [data-row='{int(selected)}'] {{ background: var(--lb-selected); }}")
     return "\n".join(rules)

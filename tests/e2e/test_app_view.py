@@ -16,8 +16,10 @@ from tests.e2e._app import open_chart, require_browser, running_app, shot
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-ARCHS = ("resnet18", "resnet50", "efficientnet_b0", "mobilenetv3_small_050", "vit_tiny_patch16_224")
+ARCHS = ("resnet18", "resnet50", "efficientnet_b0", "tf_mobilenetv3_small_050", "vit_tiny_patch16_224")
 N_MODELS = 40  # x2 backends: 80 rows, two pages
+# hardware profiles as the harness names them (long ones: every default column must read in full)
+HW_A, HW_B = "cpu-amd-epyc-7b13-2c", "cpu-intel-xeon-8375c-4c"
 
 
 def _plant(data_dir) -> None:
@@ -34,7 +36,7 @@ def _plant(data_dir) -> None:
             arch=arch,
             pretrained=True,
             accuracy={"top1": 60.0 + i * 0.5, "top5": 90.0},
-            hw='cpu-"q"-1c' if i == 0 else ("cpu-a-2c" if i % 2 else "cpu-b-4c"),
+            hw='cpu-"q"-1c' if i == 0 else (HW_A if i % 2 else HW_B),
             runs=[
                 make_run(p50=p50, threads=1 + i % 2),
                 make_run("onnxruntime", p50=p50 / 2, threads=1 + i % 2),
@@ -226,7 +228,7 @@ def test_compare_warns_about_hardware_and_threads_and_marks_the_best(server, des
     _open(desk, server + "?q=resnet18-")
     desk.get_by_role("tab", name="Compare").click()
     pick = desk.locator("#cmp-pick input").first
-    for name in ("resnet18-05", "resnet18-10"):  # cpu-a-2c with 2 threads, cpu-b-4c with 1
+    for name in ("resnet18-05", "resnet18-10"):  # HW_A with 2 threads, HW_B with 1
         pick.click()
         desk.get_by_role("option", name=re.compile(name)).first.click()
     desk.wait_for_selector("#cmp-note:has-text('Not like for like')")
