@@ -173,7 +173,7 @@ def main() -> int:
                     print(
                         f"  {arch} {mode:<16} rep={rep}: wall {r['wall']:.1f} s, timed {r['timed']:.1f} s "
                         f"({r['timed'] / r['wall']:.0%}), iterations {r['iterations']}, stops {r['stops']}, "
-                        f"p50 intervals {shown}, load {r['load'][0]:.2f}->{r['load'][1]:.2f}",
+                        f"p50 intervals {shown}, p50 ms {r['p50']}, load {r['load'][0]:.2f}->{r['load'][1]:.2f}",
                         flush=True,
                     )
     print("\narch       mode              wall s (median)  timed share  max p50 ±  all ±1%")

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+from harness.allocator import child_environment
 from harness.errors import as_harness_error
 
 
@@ -37,7 +38,8 @@ def run_isolated(target: str, payload: Any, timeout_s: float) -> ChildOutcome:
     recv_conn, send_conn = ctx.Pipe(duplex=False)
     t0 = time.monotonic()  # the child's cold start is measured from here (harness.coldstart)
     proc = ctx.Process(target=_child_main, args=(target, payload, send_conn, os.getpid(), t0), daemon=False)
-    proc.start()
+    with child_environment():  # the allocator settings every measuring child runs with
+        proc.start()
     send_conn.close()
     deadline = t0 + timeout_s
     message = None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import coldstart
+from harness import allocator, coldstart
 from harness.errors import HarnessError, as_harness_error, is_oom
 from harness.scaling import measure_scaling
 
@@ -122,6 +122,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     out["provider"] = runner.provider
     out["threads"] = runner.threads
     out["info"] = dict(getattr(runner, "info", {}) or {})
+    out["info"]["allocator"] = allocator.in_force() or "glibc defaults"
     if job.calibration_source and job.precision == "int8":
         out["info"]["calibration"] = job.calibration_source
     policy = TimingPolicy(min_duration_s=job.min_duration_s, **job.timing)

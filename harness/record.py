@@ -259,7 +259,7 @@ def check_noise(noise: Any, path: str = "noise") -> dict[str, Any] | None:
     """The run's noise assessment (contract 4 / ``harness.noise.assess``), or None (unknown)."""
     if expect_dict(noise, path, optional=True) is None:
         return None
-    for key in ("cv", "p95_over_p50", "load_before", "load_after"):
+    for key in ("cv", "p95_over_p50", "load_before", "load_after", "page_faults_per_pass"):
         field_of(noise, key, path, expect_number, optional=True)
     field_of(noise, "cpu_count", path, expect_int, optional=True, minimum=1)
     field_of(noise, "noisy", path, expect_bool)

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from harness.allocator import describe_allocator, minor_page_faults
 from harness.noise import assess, cpu_count, load_average
 
 CONFIDENCE = 0.95  # of the interval around the median
@@ -188,7 +189,7 @@ def describe_stopping_rule() -> str:
         "machine. Every run "
         "records its interval, iteration count and stopping reason; "
         f"p95 is reported from {P95_MIN_SAMPLES} samples and p99 from {P99_MIN_SAMPLES}, otherwise left "
-        "empty with the reason in the run's latency notes."
+        "empty with the reason in the run's latency notes. " + describe_allocator()
     )
 
 
@@ -413,6 +414,7 @@ def measure(
     run, sync = runner.run, runner.sync
     for probe in probes:
         probe.start()
+    faults_before = minor_page_faults()
     loop_start = clock()
     while True:
         t0 = clock()
@@ -423,6 +425,7 @@ def measure(
         if stopper.done(samples, t1 - loop_start):
             break
     loop_end = clock()
+    faults = minor_page_faults() - faults_before
     bs = int(batch.shape[0])
     probed: dict[str, Any] = {}
     for probe in probes:  # over the whole loop, as the counters saw it (rule checks included)
@@ -452,6 +455,8 @@ def measure(
         interval=interval,
         interval_target=policy.target_rel_half_width if policy.adaptive else None,
     )
+    # pages mapped and zeroed per pass: near 0 when buffers are reused (harness.allocator), thousands if not
+    noise["page_faults_per_pass"] = round(faults / len(samples), 1)
     return Measurement(
         batch_size=bs,
         warmup=warm,

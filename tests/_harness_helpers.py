@@ -116,3 +116,20 @@ def rank_consistent(samples: list[float], stats: dict) -> bool:
         and np.isclose(stats["max"], a.max())
         and np.isclose(stats["p50"], np.median(a))
     )
+
+
+def allocation_faults(megabytes: int) -> dict:
+    """In a measuring child: minor page faults per pass of allocating, touching and freeing one
+    ``megabytes`` buffer (what a forward pass does with its activations), and the allocator settings."""
+    from harness import allocator
+
+    size = megabytes << 20
+    for _ in range(3):  # warm-up, as the harness does
+        np.ones(size, dtype=np.uint8)
+    before = allocator.minor_page_faults()
+    for _ in range(20):
+        np.ones(size, dtype=np.uint8)
+    return {
+        "faults_per_pass": (allocator.minor_page_faults() - before) / 20,
+        "allocator": allocator.in_force(),
+    }
