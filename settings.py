@@ -224,6 +224,23 @@ SETTINGS: tuple[Setting, ...] = (
         "hardware profile name recorded by the harness (default: derived from the machine)",
     ),
     _s("HARNESS_MAX_DOWNLOAD_MB", "float", 4096.0, HARNESS, "size cap on Hub weight downloads", 1),
+    # glibc's own variables; unset, measuring children get 4 GiB (harness/allocator.py: why)
+    _s(
+        "MALLOC_MMAP_THRESHOLD_",
+        "int",
+        None,
+        HARNESS,
+        "glibc mmap threshold of measuring children (4 GiB)",
+        0,
+    ),
+    _s(
+        "MALLOC_TRIM_THRESHOLD_",
+        "int",
+        None,
+        HARNESS,
+        "glibc trim threshold of measuring children (4 GiB)",
+        0,
+    ),
     _s("LEADERBOARD_DISPATCH", "str", "worker", WORKER, "`worker` (in-app) or `jobs` (Hugging Face Jobs)"),
     _s("LEADERBOARD_JOB_FLAVORS", "list", ("cpu-basic",), WORKER, "Jobs flavors submitters may pick"),
     _s("LEADERBOARD_JOBS_NAMESPACE", "str", None, WORKER, "user/org that runs and pays for the Jobs"),

@@ -24,6 +24,9 @@ import resource
 import threading
 from collections.abc import Iterator
 
+import settings
+from harness.errors import BadConfig
+
 GIB = 1 << 30
 # glibc reads these once at process start (``mallopt`` tunables): big buffers from the heap, heap not trimmed
 CHILD_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(4 * GIB), "MALLOC_TRIM_THRESHOLD_": str(4 * GIB)}
@@ -35,7 +38,8 @@ def child_environment() -> Iterator[None]:
     """Within the block, ``os.environ`` carries the allocator settings a child spawned now inherits (the
     ones the user did not set); restored afterwards. Serialised: two threads spawning at once see one."""
     with _environ_lock:
-        added = {k: v for k, v in CHILD_ALLOCATOR_ENV.items() if k not in os.environ}
+        user = _user_values()  # a malformed value is refused here, naming it, not in the child
+        added = {k: v for k, v in CHILD_ALLOCATOR_ENV.items() if k not in user}
         os.environ.update(added)
         try:
             yield
@@ -46,7 +50,19 @@ def child_environment() -> Iterator[None]:
 
 def in_force() -> dict[str, str]:
     """The allocator variables this process started with (what a run records), empty when none."""
-    return {k: os.environ[k] for k in CHILD_ALLOCATOR_ENV if k in os.environ}
+    return {k: str(v) for k, v in _user_values().items()}
+
+
+def _user_values() -> dict[str, int]:
+    """The thresholds exported in this process's environment (``BadConfig`` naming a malformed one)."""
+    try:
+        values = {
+            "MALLOC_MMAP_THRESHOLD_": settings.get("MALLOC_MMAP_THRESHOLD_"),
+            "MALLOC_TRIM_THRESHOLD_": settings.get("MALLOC_TRIM_THRESHOLD_"),
+        }
+    except settings.SettingError as exc:
+        raise BadConfig(str(exc)) from None
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def describe_allocator() -> str:

@@ -67,3 +67,12 @@ def test_each_run_records_its_page_faults_per_pass():
     m = measure(_Allocating(), np.zeros((1, 3, 8, 8), np.float32), TimingPolicy(min_duration_s=0.05))
     faults = m.noise["page_faults_per_pass"]
     assert isinstance(faults, float) and faults >= 0
+
+
+def test_a_malformed_user_setting_is_refused_before_any_child_starts(clean_allocator_env, monkeypatch):
+    from harness.errors import BadConfig
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "lots")
+    with pytest.raises(BadConfig, match="MALLOC_TRIM_THRESHOLD_"):
+        run_isolated("os:getpid", None, timeout_s=60)
+    assert "MALLOC_MMAP_THRESHOLD_" not in os.environ

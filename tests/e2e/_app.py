@@ -97,8 +97,11 @@ def rows_shown(page) -> int:
 
 
 def open_board(page, url: str) -> None:
+    """Open the board and wait until it answers: rows (or the no-match message) drawn and its start-up
+    load event done (view_ready.js marks the page), so a click is never lost to a page still wiring up."""
     page.goto(url)
     page.wait_for_selector("#lb-status:has-text('Showing'), #lb-status:has-text('No rows match')")
+    page.wait_for_selector("html[data-lb-ready]", state="attached")
 
 
 def open_chart(page) -> None:

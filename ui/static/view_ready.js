@@ -1,1 +1,1 @@
-() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => { document.documentElement.classList.remove('lb-pending'); resolve([]); }, 0)))
+() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(() => { document.documentElement.classList.remove('lb-pending'); document.documentElement.dataset.lbReady = '1'; resolve([]); }, 0)))
