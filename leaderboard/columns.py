@@ -261,6 +261,16 @@ FIELDS: tuple[Column, ...] = (
         compare=True,
     ),
     Column(
+        "page_faults_per_pass",
+        "Page faults / pass",
+        "float",
+        "Minor page faults per timed pass, the most of the row's batch sizes: pages the kernel mapped and "
+        "zeroed because freed buffers went back to it. Near 0 when the allocator keeps them (About tab); "
+        "thousands mean the latency includes that work. Empty for records measured before it was counted.",
+        ".0f",
+        compare=True,
+    ),
+    Column(
         "noisy",
         "Noisy",
         "bool",

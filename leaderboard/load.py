@@ -311,6 +311,12 @@ def _noise(run: dict[str, Any]) -> dict[str, Any]:
     return _dict(run.get("noise"))
 
 
+def _most(values: Iterable[float | None]) -> float | None:
+    """The largest of the known values; None when none is known."""
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
 def _cv(run: dict[str, Any] | None) -> float | None:
     """Coefficient of variation of a run's timed samples: the recorded ``noise.cv``, else std / mean."""
     if not run:
@@ -459,6 +465,7 @@ def record_rows(record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict
             "latency_p95_ms": _lat(bs1, "p95"),
             "latency_p99_ms": _lat(bs1, "p99"),
             "latency_cv": _cv(bs1),
+            "page_faults_per_pass": _most(_size(_noise(r).get("page_faults_per_pass")) for r in runs),
             "noisy": noisy,
             "noise_reasons": reasons,
             "throughput_ips": best[0],

@@ -119,6 +119,7 @@ LOWER_BETTER = frozenset(
         "latency_p95_ms",
         "latency_p99_ms",
         "latency_cv",
+        "page_faults_per_pass",
         "peak_mem_mb",
         "size_mb",
         "usd_per_hour",

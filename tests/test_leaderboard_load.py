@@ -263,3 +263,20 @@ def test_noisy_marker_and_latency_cv():
     assert pd.isna(old.noisy)  # unknown, not "clean"
     assert old.latency_cv == pytest.approx(0.1 / (5.0 * 1.02))  # std / mean of the timed samples
     assert str(wide.noisy.dtype) == "boolean"
+
+
+def test_page_faults_per_pass_is_the_most_of_the_rows_runs_and_hostile_values_are_unknown():
+    calm = {"cv": 0.01, "p95_over_p50": 1.0, "noisy": False, "reasons": []}
+    runs = [
+        make_run(bs=1, p50=10.0, noise={**calm, "page_faults_per_pass": 0.0}),
+        make_run(bs=8, p50=40.0, noise={**calm, "page_faults_per_pass": 60644.5}),  # glibc's page churn
+        make_run("onnxruntime", bs=1, p50=5.0, noise={**calm, "page_faults_per_pass": 0.0}),
+        make_run("onnxruntime", precision="int8", bs=1, p50=5.0),  # measured before faults were counted
+    ]
+    wide, _ = build_frames([make_record(runs=runs)])
+    by = {(r.backend, r.precision): r.page_faults_per_pass for r in wide.itertuples()}
+    assert by[("pytorch", "fp32")] == 60644.5 and by[("onnxruntime", "fp32")] == 0.0
+    assert pd.isna(by[("onnxruntime", "int8")])
+    for hostile in (-1, "many", float("nan"), float("inf"), [1], True, None):
+        bad = [make_run(bs=1, p50=10.0, noise={**calm, "page_faults_per_pass": hostile})]
+        assert pd.isna(build_frames([make_record(runs=bad)])[0].iloc[0].page_faults_per_pass), hostile
