@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from harness import allocator  # noqa: E402
-from harness.timing import CAP_FACTOR, TARGET_REL_HALF_WIDTH, median_interval, physical_cores  # noqa: E402
+from harness.timing import CAP_FACTOR, median_interval, physical_cores, to_reach  # noqa: E402
 
 SHAPES = (("numpy-matmul", 0), ("resnet18", 1), ("resnet18", 8), ("resnet50", 1), ("resnet50", 8))
 
@@ -73,7 +73,7 @@ def describe(samples: np.ndarray, faults: int) -> dict:
     chunks = [float(np.median(c)) for c in np.array_split(samples, 5) if c.size]
     interval = median_interval(ordered)
     width = interval["rel_half_width"] if interval else float("nan")
-    needed = samples.size * (width / TARGET_REL_HALF_WIDTH) ** 2
+    needed = to_reach(samples.size, width)
     return {
         "n": int(samples.size),
         "p50": p50,

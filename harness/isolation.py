@@ -35,10 +35,14 @@ class ChildOutcome:
 def run_isolated(target: str, payload: Any, timeout_s: float) -> ChildOutcome:
     """Call ``module:function(payload)`` in a spawned child; its return value must be picklable."""
     ctx = mp.get_context("spawn")
-    recv_conn, send_conn = ctx.Pipe(duplex=False)
-    t0 = time.monotonic()  # the child's cold start is measured from here (harness.coldstart)
-    proc = ctx.Process(target=_child_main, args=(target, payload, send_conn, os.getpid(), t0), daemon=False)
-    with child_environment():  # the allocator settings every measuring child runs with
+    # the allocator settings every measuring child runs with; a malformed one is refused before anything
+    # (pipe, process) exists
+    with child_environment():
+        recv_conn, send_conn = ctx.Pipe(duplex=False)
+        t0 = time.monotonic()  # the child's cold start is measured from here (harness.coldstart)
+        proc = ctx.Process(
+            target=_child_main, args=(target, payload, send_conn, os.getpid(), t0), daemon=False
+        )
         proc.start()
     send_conn.close()
     deadline = t0 + timeout_s

@@ -171,6 +171,12 @@ def median_interval(sorted_samples: np.ndarray, confidence: float = CONFIDENCE) 
     return {"lo": lo, "hi": hi, "rel_half_width": rel, "confidence": round(coverage, 4), "n": n}
 
 
+def to_reach(amount: float, width: float, target: float = TARGET_REL_HALF_WIDTH) -> float:
+    """``amount`` (samples or timed seconds) scaled to what narrowing the median's interval from ``width``
+    to ``target`` would take: the width shrinks as one over the square root of the sample count."""
+    return amount * (width / target) ** 2
+
+
 def interval_reached(interval: dict[str, Any] | None, target: float = TARGET_REL_HALF_WIDTH) -> bool:
     return interval is not None and interval["rel_half_width"] <= target
 
@@ -361,7 +367,7 @@ class _Stopper:
         """Timed seconds the target would take at the present width (it shrinks as 1/sqrt(n))."""
         if width is None or not math.isfinite(width):
             return None
-        return wall_ns / 1e9 * (width / self.policy.target_rel_half_width) ** 2
+        return to_reach(wall_ns / 1e9, width, self.policy.target_rel_half_width)
 
     def _width(self, samples: list[int]) -> float | None:
         """The median interval's relative half-width now (None with too few samples); timed apart."""

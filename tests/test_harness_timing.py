@@ -281,3 +281,10 @@ def test_record_refuses_malformed_stopping_fields(extra, field):
     with pytest.raises(record.SchemaError) as exc:
         record.check_record_dict(_record(_run(**extra)))
     assert field in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_to_reach_scales_with_the_square_of_the_width_ratio():
+    from harness.timing import to_reach
+
+    assert to_reach(100, 0.02, 0.01) == pytest.approx(400)  # twice as wide: four times the samples
+    assert to_reach(8.0, 0.005, 0.01) == pytest.approx(2.0)  # already narrower: less than spent
