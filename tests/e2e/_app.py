@@ -96,6 +96,15 @@ def rows_shown(page) -> int:
     return int(page.get_attribute("#lb-table [role=grid]", "aria-rowcount")) - 1
 
 
+def wait_status(page, text: str, timeout_ms: float = 30_000) -> None:
+    """Wait until the board's status line contains ``text``; a timeout names what it said instead."""
+    try:
+        page.wait_for_selector(f"#lb-status:has-text({text!r})", timeout=timeout_ms)
+    except Exception as exc:  # playwright's TimeoutError does not say what the page showed
+        shown = page.locator("#lb-status").first.inner_text(timeout=2_000)
+        raise AssertionError(f"status never said {text!r}; it says {shown!r} (url {page.url})") from exc
+
+
 def open_board(page, url: str) -> None:
     """Open the board and wait until it answers: rows (or the no-match message) drawn and its start-up
     load event done (view_ready.js marks the page), so a click is never lost to a page still wiring up."""

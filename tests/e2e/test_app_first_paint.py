@@ -9,7 +9,7 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import require_browser, rows_shown, running_app
+from tests.e2e._app import require_browser, rows_shown, running_app, wait_status
 
 MODELS = ("org/resnet18", "org/vit_tiny_patch16_224", "org/efficientnet_b0")
 EVENTS = "**/gradio_api/queue/join*"  # where the page starts every server event, the load included
@@ -48,7 +48,7 @@ def test_rows_are_on_the_first_paint_without_any_event_and_stay_fresh(server, no
     url, data_dir = server
     page = no_events
     page.goto(url)
-    page.wait_for_selector("#lb-status:has-text('of 3 rows')")
+    wait_status(page, "of 3 rows")
     assert rows_shown(page) == 3
     table = page.inner_text("#lb-table")
     assert all(m.split("/")[1] in table for m in MODELS)
@@ -58,7 +58,7 @@ def test_rows_are_on_the_first_paint_without_any_event_and_stay_fresh(server, no
     _add(data_dir, "org/convnext_tiny")
     page.wait_for_timeout(2500)  # the board looks for new results every 2 s
     page.goto(url)
-    page.wait_for_selector("#lb-status:has-text('of 4 rows')")
+    wait_status(page, "of 4 rows")
     assert rows_shown(page) == 4 and "convnext_tiny" in page.inner_text("#lb-table")
 
 
@@ -72,6 +72,6 @@ def test_a_shared_link_never_shows_the_default_rows_in_its_place(server, no_even
     ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
     page.goto(url + "?q=vit")
-    page.wait_for_selector("#lb-status:has-text('of 1 rows')")
+    wait_status(page, "of 1 rows")
     assert rows_shown(page) == 1 and "vit_tiny" in page.inner_text("#lb-table")
     ctx.close()

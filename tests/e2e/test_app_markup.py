@@ -20,7 +20,7 @@ import pytest
 from eval_queue.entry import FAILED, make_entry, utc_now
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import open_board, open_chart, require_browser, running_app, shot
+from tests.e2e._app import open_board, open_chart, require_browser, running_app, shot, wait_status
 
 pytestmark = pytest.mark.e2e
 ADMIN_TOKEN = "markup-admin"
@@ -134,7 +134,7 @@ def test_planted_markup_is_shown_as_text_and_never_fetched(server, trap, page):
 
     # a shared URL whose (invalid) regex is the tag: the status quotes it as text
     page.goto(server + "?" + urllib.parse.urlencode({"q": payload + "(", "re": "1"}))
-    page.wait_for_selector("#lb-status:has-text('Filter problem')")
+    wait_status(page, "Filter problem")
     assert payload in page.inner_text("#lb-status")
 
     page.wait_for_timeout(1000)  # anything the browser was going to fetch has been asked for by now

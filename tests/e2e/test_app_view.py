@@ -12,7 +12,7 @@ import pytest
 
 from store import LocalDatasetStore, layout
 from tests._leaderboard_helpers import make_record, make_run
-from tests.e2e._app import open_chart, require_browser, running_app, shot
+from tests.e2e._app import open_chart, require_browser, running_app, shot, wait_status
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
@@ -86,7 +86,7 @@ def _status(page) -> str:
 
 
 def _matched(page, n: int) -> None:
-    page.wait_for_selector(f"#lb-status:has-text('of {n} rows')")
+    wait_status(page, f"of {n} rows")
 
 
 def test_search_by_paste_and_backspace_refilters_and_the_url_follows(server, desk):
