@@ -53,6 +53,9 @@ class MeasureJob:
     task: str = "classification"
     output_kind: str = "logits"
     unsupported: str | None = None  # known before running (the parent's ONNX export failed): no child
+    # Batch sizes taken out of batch_sizes before running, with the reason (a graph traced at one batch
+    # size): they are recorded as unsupported runs.
+    skipped_batches: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +121,7 @@ def run_measure_job(job: MeasureJob | dict) -> dict[str, Any]:
     out["prepare_ms"] = (time.perf_counter() - t0) * 1000
     if cold:
         cold.mark("prepare")
-        out["cold_start"] = first_inference(runner, input_size, cold)
+        out["cold_start"] = first_inference(runner, input_size, cold, graph_batch(job) or 1)
     out["provider"] = runner.provider
     out["threads"] = runner.threads
     out["info"] = dict(getattr(runner, "info", {}) or {})
@@ -175,14 +178,23 @@ def import_runtime(backend: str, loads_model: bool) -> None:
             continue
 
 
-def first_inference(runner: Any, input_size: tuple[int, ...], cold: coldstart.ColdStart) -> dict | None:
-    """Run one image through the fresh Runner (the first answer a deployment gives) and close the
-    cold-start figures; None when that inference fails (the timed runs then record why)."""
+def graph_batch(job: MeasureJob) -> int | None:
+    """The one batch size this job's ONNX graph runs at (a graph traced at a fixed batch), else None."""
+    batch = (job.onnx_export or {}).get("batch") if _consumes_onnx(job.backend) else None
+    return int(batch) if batch else None
+
+
+def first_inference(
+    runner: Any, input_size: tuple[int, ...], cold: coldstart.ColdStart, batch: int = 1
+) -> dict | None:
+    """Run one image (or the one batch size a fixed graph takes) through the fresh Runner, the first
+    answer a deployment gives, and close the cold-start figures; None when that inference fails (the
+    timed runs then record why)."""
     from harness.timing import random_batch
 
     try:
         runner.sync()
-        runner.run(runner.to_input(random_batch(1, input_size)))  # type: ignore[arg-type]
+        runner.run(runner.to_input(random_batch(batch, input_size)))  # type: ignore[arg-type]
         runner.sync()
     except Exception:  # noqa: BLE001
         return None
@@ -206,10 +218,13 @@ def save_outputs(runner: Any, job: MeasureJob) -> str:
     assert job.eval_path
     x = np.load(job.eval_path, mmap_mode="r")
     dtype = output_dtype(job.output_kind)
-    outs = [
-        np.asarray(runner.predict(np.array(b, dtype=np.float32))).astype(dtype, copy=False)
-        for b in iter_batches(x, TASK_EVAL_BATCH)
-    ]
+    fixed = graph_batch(job)
+    outs = []
+    for b in iter_batches(x, fixed or TASK_EVAL_BATCH):
+        batch, n = np.array(b, dtype=np.float32), len(b)
+        if fixed and n < fixed:  # a graph traced at one batch size: pad the last batch, keep its rows
+            batch = np.concatenate([batch, np.zeros((fixed - n, *batch.shape[1:]), np.float32)])
+        outs.append(np.asarray(runner.predict(batch))[:n].astype(dtype, copy=False))
     path = Path(job.workdir) / "eval_outputs.npy"
     np.save(path, np.concatenate(outs, axis=0))
     return str(path)

@@ -9,7 +9,8 @@ pasted on afterwards), handles ``scaled_dot_product_attention`` natively (opset 
 optimizer. It is slower to export (2-12 s vs 0.1-2.5 s on CPU), which does not matter next to the benchmark.
 When it fails (data-dependent control flow that ``torch.export`` cannot trace), we fall back to the
 TorchScript exporter at opset 17 and record ``exporter="torchscript"`` with the reason, so the record says
-which graph was measured.
+which graph was measured. A model family for which this cannot work declares its own :class:`ExportPlan`
+(exporters to try, and whether the graph is traced at one fixed batch size), with the reason.
 
 Every export is verified before anyone times it: ``onnx.checker``, a symbolic batch axis on input and
 output, all weights inside the one file, and ONNX Runtime vs PyTorch on a batch of 2 random inputs.
@@ -23,6 +24,7 @@ import logging
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,26 @@ class OnnxExportError(RuntimeError):
     """The model could not be exported to a valid ONNX file that reproduces PyTorch (one-line reason)."""
 
 
+@dataclass(frozen=True)
+class ExportPlan:
+    """How a model family exports: which exporters to try, in order, and whether its graph can keep a
+    dynamic batch axis. A module declares its own as ``onnx_export_plan`` (see :func:`export_plan`) when
+    the default (dynamo with a dynamic batch, then TorchScript) cannot work for it, with the reason."""
+
+    exporters: tuple[str, ...] = ("dynamo", "torchscript")
+    fixed_batch: bool = False  # the graph is traced at one batch size and runs only at that size
+    reason: str | None = None  # why this family departs from the default (kept in the record)
+
+
+DEFAULT_PLAN = ExportPlan()
+
+
+def export_plan(model: Any) -> ExportPlan:
+    """The model's declared :class:`ExportPlan` (the default when it declares none)."""
+    plan = getattr(model, "onnx_export_plan", None)
+    return plan if isinstance(plan, ExportPlan) else DEFAULT_PLAN
+
+
 def export_onnx(
     model: Any,
     input_size: tuple[int, ...],
@@ -53,49 +75,55 @@ def export_onnx(
     rtol: float = RTOL,
     seed: int = 0,
     output_kind: str = "logits",
+    batch: int = 1,
 ) -> dict[str, Any]:
     """Export ``model`` (eval, CPU, fp32) to ``path`` and verify it; returns facts for the result record.
 
-    Returns ``dict(path, reference_path, size_mb, max_abs_diff, tolerance, opset, exporter, export_s, fallback_reason)``.
-    Raises :class:`OnnxExportError` when no exporter produces a valid file or outputs differ beyond tolerance.
+    The graph keeps a dynamic batch axis unless the model's :class:`ExportPlan` says it cannot; then it
+    is traced at ``batch`` and runs only at that size (``facts["batch"]``, else None).
+
+    Returns ``dict(path, reference_path, size_mb, max_abs_diff, tolerance, opset, exporter, export_s,
+    fallback_reason, batch)``. Raises :class:`OnnxExportError` when no exporter produces a valid file or
+    outputs differ beyond tolerance.
     """
     import torch
 
+    plan = export_plan(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = tuple(int(s) for s in input_size)
     model.eval()
     gen = torch.Generator().manual_seed(seed)
-    example = torch.randn((2, *size), generator=gen)  # batch 2: a batch of 1 would be specialised away
+    fixed = int(batch) if plan.fixed_batch else None
+    # batch 2 for a dynamic axis: a batch of 1 would be specialised away
+    example = torch.randn((fixed or 2, *size), generator=gen)
 
-    fallback_reason = None
+    failures: list[str] = []
     start = time.perf_counter()
-    try:
-        _export_dynamo(model, example, path)
-        exporter = "dynamo"
-    except Exception as e:  # noqa: BLE001 - any dynamo failure sends us to the other exporter
-        root = _root_cause(e)
-        fallback_reason = f"dynamo exporter failed ({type(root).__name__}): {_first_line(root)}"
-        log.info("%s; falling back to the TorchScript exporter", fallback_reason)  # in the record
-        _remove_outputs(path)
+    for exporter in plan.exporters:
         try:
-            _export_torchscript(model, example, path)
-        except Exception as e2:  # noqa: BLE001
-            raise OnnxExportError(
-                f"ONNX export failed with both exporters: {fallback_reason}; "
-                f"torchscript exporter ({type(e2).__name__}): {_first_line(e2)}"
-            ) from e2
-        exporter = "torchscript"
+            _EXPORTERS[exporter](model, example, path, fixed is None)
+            break
+        except Exception as e:  # noqa: BLE001 - any failure sends us to the next exporter
+            root = _root_cause(e)
+            failures.append(f"{exporter} exporter failed ({type(root).__name__}): {_first_line(root)}")
+            log.info("%s", failures[-1])  # in the record when a later exporter succeeds
+            _remove_outputs(path)
+    else:
+        raise OnnxExportError(
+            f"ONNX export failed with {_exporters_named(plan.exporters)}: " + "; ".join(failures)
+        )
     export_s = time.perf_counter() - start
+    fallback_reason = "; ".join(failures) or plan.reason
 
-    opset = check_onnx_file(path)
+    opset = check_onnx_file(path, fixed)
     max_abs_diff, tolerance = 0.0, 0.0
     # batch 1 and then batch 2: a graph whose batch axis is named dynamic but was traced at 2 (a loop over
     # the images unrolled, as in detectors) fails at 1 here, not later in the middle of a measurement; batch
     # 1 goes first because that is where such graphs fail, and it is the cheaper run on a large detector
     checked = []
-    for batch in (1, 2):
-        x = torch.randn((batch, *size), generator=gen)
+    for n in (fixed,) if fixed else (1, 2):
+        x = torch.randn((n, *size), generator=gen)
         diff, tol, expected = _verify(model, path, x, output_kind, threads, atol, rtol)
         if not np.isfinite(diff) or diff > tol:
             raise OnnxExportError(
@@ -103,8 +131,8 @@ def export_onnx(
             )
         max_abs_diff, tolerance = max(max_abs_diff, diff), max(tolerance, tol)
         checked.append((x, expected))
-    # The batch-2 verification inputs and PyTorch's logits, so backends that never load torch (OpenVINO) can check
-    # their own output against PyTorch fp32 on the same inputs.
+    # The last verification inputs and PyTorch's outputs, so backends that never load torch (OpenVINO) can
+    # check their own output against PyTorch fp32 on the same inputs.
     reference = path.with_name(path.stem + ".reference.npz")
     np.savez(reference, input=checked[-1][0].numpy(), logits=checked[-1][1])
     return {
@@ -117,7 +145,12 @@ def export_onnx(
         "exporter": exporter,
         "export_s": export_s,
         "fallback_reason": fallback_reason,
+        "batch": fixed,
     }
+
+
+def _exporters_named(names: tuple[str, ...]) -> str:
+    return "both exporters" if len(names) == 2 else f"the {' and '.join(names)} exporter"
 
 
 def _verify(
@@ -142,10 +175,11 @@ def _verify(
     return (*output_difference(output_kind, expected, got, atol, rtol), expected)
 
 
-def _export_dynamo(model: Any, example: Any, path: Path) -> None:
+def _export_dynamo(model: Any, example: Any, path: Path, dynamic: bool = True) -> None:
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    shapes = ({0: batch},) if dynamic else None
     # torch.export prints whole graphs when it gives up; keep them out of the harness log (debug level only).
     chatter = io.StringIO()
     try:
@@ -165,14 +199,14 @@ def _export_dynamo(model: Any, example: Any, path: Path) -> None:
                 verbose=False,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: batch},),
+                dynamic_shapes=shapes,
             )
     finally:
         if chatter.getvalue().strip():
             log.debug("dynamo exporter output:\n%s", chatter.getvalue())
 
 
-def _export_torchscript(model: Any, example: Any, path: Path) -> None:
+def _export_torchscript(model: Any, example: Any, path: Path, dynamic: bool = True) -> None:
     import torch
 
     with warnings.catch_warnings():
@@ -186,12 +220,16 @@ def _export_torchscript(model: Any, example: Any, path: Path) -> None:
             do_constant_folding=True,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic else None,
         )
 
 
-def check_onnx_file(path: str | Path) -> int:
-    """Validate a single-file classifier graph with a symbolic batch axis; returns its default-domain opset."""
+_EXPORTERS = {"dynamo": _export_dynamo, "torchscript": _export_torchscript}
+
+
+def check_onnx_file(path: str | Path, batch: int | None = None) -> int:
+    """Validate a single-file graph with a symbolic batch axis (or, given ``batch``, one fixed at that
+    size); returns its default-domain opset."""
     import onnx
 
     path = Path(path)
@@ -214,7 +252,12 @@ def check_onnx_file(path: str | Path) -> int:
         )
     for value in (graph_inputs[0], model.graph.output[0]):
         dims = value.type.tensor_type.shape.dim
-        if not dims or dims[0].HasField("dim_value"):
+        if batch is not None:
+            if not dims or dims[0].dim_value != batch:
+                raise OnnxExportError(
+                    f"{value.name!r} does not have the fixed batch axis {batch} it was traced at"
+                )
+        elif not dims or dims[0].HasField("dim_value"):
             raise OnnxExportError(f"{value.name!r} has a fixed batch axis; the export must keep it dynamic")
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 

@@ -169,6 +169,20 @@ def _random_calibration(loaded: LoadedModel, workdir: Path) -> tuple[Path, str]:
 
 
 def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
+    """The job's runs (with an unsupported one per batch size taken out before running), in batch order."""
+    runs, accuracy = _child_runs(job, outcome)
+    base: dict[str, Any] = {"backend": job.backend, "device": job.device, "precision": job.precision}
+    for bs, reason in job.skipped_batches.items():
+        runs.append(
+            RunRecord(
+                **base, provider=None, batch_size=bs, threads=job.threads, status="unsupported", error=reason
+            )
+        )
+    runs.sort(key=lambda r: r.batch_size)
+    return runs, accuracy
+
+
+def _child_runs(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
     base: dict[str, Any] = {"backend": job.backend, "device": job.device, "precision": job.precision}
     if not outcome.ok:
         status = "timeout" if outcome.timed_out else "failed"
@@ -393,8 +407,10 @@ def share_onnx_export(
     wanted = [j for j in jobs if _consumes_onnx(j.backend) and _unsupported_reason(j) is None]
     if not wanted:
         return None
-    from harness.onnx_export import export_onnx
+    from harness.onnx_export import export_onnx, export_plan
 
+    # a graph that runs at one batch size only (export_plan): traced at the smallest one asked for
+    batch = min(bs for j in wanted for bs in j.batch_sizes) if export_plan(loaded.model).fixed_batch else 1
     _log(opts, "exporting to ONNX (once, shared by every ONNX Runtime job)")
     try:
         with warnings.catch_warnings():
@@ -405,6 +421,7 @@ def share_onnx_export(
                 workdir / "onnx" / "model_fp32.onnx",
                 threads=threads,
                 output_kind=loaded.output_kind,
+                batch=batch,
             )
     except Exception as exc:  # noqa: BLE001 - the children retry and record the reason per run
         reason = str(as_harness_error(exc, "exporting"))
@@ -420,12 +437,21 @@ def share_onnx_export(
         return None
     sized = scaling_exports(loaded, wanted, workdir, threads, opts)
     for job in wanted:
+        if export["batch"] is not None:
+            keep_graph_batch(job, export["batch"], export["fallback_reason"])
         job.onnx_export = dict(export)
         job.input_size = list(loaded.input_size)
         job.architecture = loaded.architecture
         job.load_ms = loaded.load_ms
         job.scaling_exports = dict(sized)
     return export
+
+
+def keep_graph_batch(job: MeasureJob, batch: int, why: str | None) -> None:
+    """Narrow ``job`` to the one batch size its graph was traced at; the others become unsupported runs."""
+    reason = f"the ONNX graph runs at batch size {batch} only ({why or 'traced at one batch size'})"
+    job.skipped_batches = {bs: reason for bs in job.batch_sizes if bs != batch}
+    job.batch_sizes = [bs for bs in job.batch_sizes if bs == batch]
 
 
 def scaling_exports(
@@ -613,7 +639,7 @@ def _onnx_info(runs: list[RunRecord]) -> dict | None:
     """Export facts (opset, size, max |diff| vs PyTorch) reported by the ONNX Runtime fp32 runner."""
     for r in sorted(runs, key=lambda r: r.precision != "fp32"):  # the fp32 export first
         if r.backend == "onnxruntime" and r.status == "ok" and r.info:
-            keys = ("opset", "size_mb", "max_abs_diff", "exporter", "onnx_size_mb")
+            keys = ("opset", "size_mb", "max_abs_diff", "exporter", "onnx_size_mb", "onnx_batch")
             found = {k: r.info[k] for k in keys if k in r.info}
             if found:
                 return found

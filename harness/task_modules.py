@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from harness.onnx_export import ExportPlan
 from harness.tasks.adapters import MAX_DETECTIONS
 
 
@@ -25,6 +26,16 @@ def _pad_rows(rows: torch.Tensor) -> torch.Tensor:
 
 class TorchvisionDetector(nn.Module):
     """A torchvision detector (list of images in, list of dicts out; NMS inside) -> (N, 100, 6 [+3K])."""
+
+    # torch.export cannot capture these (batched_nms branches on the number of boxes: a data-dependent
+    # guard, tried and failing for 7-35 s per model), and TorchScript's trace unrolls the loop over the
+    # images: so one TorchScript trace at the batch size measured, the way torchvision exports them
+    onnx_export_plan = ExportPlan(
+        exporters=("torchscript",),
+        fixed_batch=True,
+        reason="torchvision detectors loop over the images and branch on the number of boxes, which "
+        "torch.export cannot capture: TorchScript traces them at one batch size",
+    )
 
     def __init__(self, model: nn.Module, keypoints: bool) -> None:
         super().__init__()

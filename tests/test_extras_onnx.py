@@ -8,7 +8,15 @@ import pytest
 import timm
 import torch
 
-from harness.onnx_export import OnnxExportError, check_onnx_file, export_onnx, run_onnx_cpu
+from harness.onnx_export import (
+    DEFAULT_PLAN,
+    ExportPlan,
+    OnnxExportError,
+    check_onnx_file,
+    export_onnx,
+    export_plan,
+    run_onnx_cpu,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +123,46 @@ def test_check_rejects_fixed_batch_and_external_data(tmp_path):
         check_onnx_file(tmp_path / "ext.onnx")
     with pytest.raises(OnnxExportError, match="no file"):
         check_onnx_file(tmp_path / "absent.onnx")
+
+
+class _LoopsOverImages(torch.nn.Module):
+    """Like a torchvision detector: a Python loop over the images (the tracer unrolls it) that declares
+    a fixed-batch TorchScript plan."""
+
+    onnx_export_plan = ExportPlan(exporters=("torchscript",), fixed_batch=True, reason="loops over images")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 8 * 8, 5)
+
+    def forward(self, x):
+        return torch.stack([self.fc(img.flatten()) for img in x.unbind(0)])
+
+
+def test_a_fixed_batch_plan_traces_one_batch_size_and_says_why(tmp_path):
+    model = _LoopsOverImages().eval()
+    assert export_plan(model).fixed_batch and export_plan(torch.nn.Linear(1, 1)) is DEFAULT_PLAN
+    info = export_onnx(model, (3, 8, 8), tmp_path / "f.onnx", batch=3)
+    assert info["batch"] == 3 and info["exporter"] == "torchscript"
+    assert info["fallback_reason"] == "loops over images"  # the plan's reason, as no exporter failed
+    dims = onnx.load(str(tmp_path / "f.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_value == 3
+    assert check_onnx_file(tmp_path / "f.onnx", 3) == 17
+    with pytest.raises(OnnxExportError, match="fixed batch axis 2"):
+        check_onnx_file(tmp_path / "f.onnx", 2)
+    with pytest.raises(OnnxExportError, match="fixed batch axis"):  # a dynamic graph is expected by default
+        check_onnx_file(tmp_path / "f.onnx")
+    x = np.random.default_rng(0).standard_normal((3, 3, 8, 8)).astype(np.float32)
+    assert np.allclose(run_onnx_cpu(tmp_path / "f.onnx", x), _torch_logits(model, x), atol=1e-5)
+    # a dynamic-batch model ignores the batch it is given: its graph keeps the symbolic axis
+    dynamic = export_onnx(timm.create_model("resnet10t").eval(), (3, 32, 32), tmp_path / "r.onnx", batch=4)
+    assert dynamic["batch"] is None
+
+
+def test_a_plan_whose_exporters_all_fail_names_each_reason(tmp_path):
+    class Refused(_DataDependent):
+        onnx_export_plan = ExportPlan(exporters=("dynamo",), reason="test")
+
+    with pytest.raises(OnnxExportError, match=r"failed with the dynamo exporter: dynamo exporter failed \("):
+        export_onnx(Refused().eval(), (3, 8, 8), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()

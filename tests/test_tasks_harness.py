@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.errors import BadModelSpec, HarnessError, UnknownArchitecture, UnsupportedWeights, WeightMismatch
@@ -88,14 +89,51 @@ def test_pose_end_to_end_efficiency_and_quality(checkpoints, tmp_path):
 def test_torchvision_detector_efficiency_only(tmp_path):
     arch = "torchvision:ssdlite320_mobilenet_v3_large"
     record = _record(
-        tmp_path, arch, "--task", "detection", "--backends", "pytorch", "--batch-sizes", "1,2", *FAST
+        tmp_path,
+        arch,
+        "--task",
+        "detection",
+        "--backends",
+        "pytorch,onnxruntime",
+        "--batch-sizes",
+        "1,2",
+        *FAST,
     )
     assert record["model"]["id"] == arch and record["model"]["source"] == "torchvision"
     assert record["model"]["input_size"] == [3, 320, 320] and record["model"]["num_classes"] == 91
     assert record["model"]["pretrained"] is False and record["model"]["params"] > 1_000_000
     assert record["dataset"] is None and record["metrics"] is None and record["task"] == "detection"
-    assert [(r["batch_size"], r["status"]) for r in record["runs"]] == [(1, "ok"), (2, "ok")]
+    status = [(r["backend"], r["batch_size"], r["status"]) for r in record["runs"]]
+    assert status == [
+        ("pytorch", 1, "ok"),
+        ("pytorch", 2, "ok"),
+        ("onnxruntime", 1, "ok"),  # its graph is traced at the smallest batch size asked for
+        ("onnxruntime", 2, "unsupported"),
+    ]
+    assert record["runs"][3]["error"].startswith("the ONNX graph runs at batch size 1 only (torchvision")
+    assert record["onnx"]["exporter"] == "torchscript" and record["onnx"]["onnx_batch"] == 1
     assert all(r["metrics"] is None and r["metrics_delta"] is None for r in record["runs"])
+
+
+def test_a_fixed_batch_graph_scores_the_evaluation_set_in_padded_batches(tmp_path):
+    from harness.measure import MeasureJob, save_outputs
+
+    x = np.arange(5 * 3 * 2 * 2, dtype=np.float32).reshape(5, 3, 2, 2)
+    np.save(tmp_path / "eval_x.npy", x)
+    seen = []
+
+    class Runner:  # a graph traced at batch 3 accepts nothing else
+        def predict(self, batch):
+            seen.append(len(batch))
+            assert len(batch) == 3
+            return batch.reshape(3, -1)[:, :6]
+
+    export = {"path": "unused.onnx", "batch": 3}
+    job = MeasureJob("m", None, "onnxruntime", "cpu", "fp32", [3], 1, 0.1, str(tmp_path), str(tmp_path / "eval_x.npy"),
+                     onnx_export=export, output_kind="detections")  # fmt: skip
+    out = np.load(save_outputs(Runner(), job))
+    assert seen == [3, 3] and out.shape == (5, 6)  # the padding rows are dropped
+    assert np.array_equal(out, x.reshape(5, -1)[:, :6])
 
 
 @pytest.mark.parametrize(

@@ -104,6 +104,7 @@ class OnnxRuntimeBackend(Backend):
             "opset": export["opset"],
             "exporter": export["exporter"],
             "export_fallback_reason": export["fallback_reason"],
+            "onnx_batch": export.get("batch"),  # a graph traced at one batch size runs only at that one
             "quantization": None,
         }
         model_path = self.graph(request, export, info)

@@ -71,6 +71,7 @@ class OpenVinoBackend(Backend):
             "onnx_size_mb": export["size_mb"],
             "exporter": export["exporter"],
             "opset": export["opset"],
+            "onnx_batch": export.get("batch"),
             "quantization": None,
         }
         if request.precision == "int8":
