@@ -272,6 +272,13 @@ def clicked_row(index: Any) -> int | None:
     return row if row >= 0 else None
 
 
+# A view change (filter, search, sort, page, reset, a row's details) skips Gradio's queue: one HTTP
+# request answers it, instead of a queue join and an event stream, and one visitor's filter never
+# waits behind another's (the queue runs each event one at a time). Each is a memoised lookup of a
+# few milliseconds; the regex search runs on RE2, so no input can hold a server thread.
+DIRECT: dict[str, Any] = {"queue": False}
+
+
 @dataclass
 class LeaderboardTab:
     """The tab's components; its handlers return ``{component: value}``."""
@@ -541,6 +548,7 @@ class LeaderboardTab:
             trigger_mode="always_last",
             show_progress="hidden",
             api_name="filter",  # the browser's path (one page of display strings); readers use /query
+            **DIRECT,
         )
         self._redraw_after(changed, fields)
         # search: wait a moment for more keys (debounce), then one filter with the latest text; with
@@ -557,6 +565,7 @@ class LeaderboardTab:
             trigger_mode="always_last",  # a filter already running is followed by one with the latest text
             show_progress="hidden",
             api_visibility="private",
+            **DIRECT,
         )
         self._redraw_after(typed, fields)
         if self.controls.reset is not None:
@@ -565,6 +574,7 @@ class LeaderboardTab:
                 outputs=[*fields.values(), *view, self.details],
                 show_progress="hidden",
                 api_visibility="private",
+                **DIRECT,
             )
             self._redraw_after(reset, fields)
         self.color_by.input(
@@ -590,6 +600,7 @@ class LeaderboardTab:
             "inputs_kwargs": {"sent": self.sent, **fields},
             "outputs": view,
             "api_visibility": "private",
+            **DIRECT,
         }
         self.prev_btn.click(self.on_prev, **pager)
         self.next_btn.click(self.on_next, **pager)
@@ -599,6 +610,7 @@ class LeaderboardTab:
             inputs_kwargs={"columns": fields["columns"], "task": fields["task"], "sent": self.sent},
             outputs=[self.details, self.style, self.sent],
             api_visibility="private",
+            **DIRECT,
         ).then(None, js=resources.text("show_details.js"))
         private: dict[str, Any] = {"api_visibility": "private"}
         self.csv_btn.click(self.on_csv, inputs_kwargs=fields, outputs=[self.export_file], **private)
