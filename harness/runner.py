@@ -437,8 +437,8 @@ def share_onnx_export(
         return None
     sized = scaling_exports(loaded, wanted, workdir, threads, opts)
     for job in wanted:
-        if export["batch"] is not None:
-            keep_graph_batch(job, export["batch"], export["fallback_reason"])
+        if export.get("batch") is not None:
+            keep_graph_batch(job, export["batch"], export.get("fallback_reason"))
         job.onnx_export = dict(export)
         job.input_size = list(loaded.input_size)
         job.architecture = loaded.architecture

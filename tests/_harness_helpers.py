@@ -123,6 +123,9 @@ def allocation_faults(megabytes: int) -> dict:
     ``megabytes`` buffer (what a forward pass does with its activations), and the allocator settings."""
     from harness import allocator
 
+    # numpy asks for transparent huge pages on big arrays, and whether the kernel has 2 MiB pages to give
+    # depends on how fragmented the host's memory is (8 or 4,096 faults per fresh 16 MiB): ask for none
+    np._core.multiarray._set_madvise_hugepage(False)
     size = megabytes << 20
     for _ in range(3):  # warm-up, as the harness does
         np.ones(size, dtype=np.uint8)
@@ -133,3 +136,13 @@ def allocation_faults(megabytes: int) -> dict:
         "faults_per_pass": (allocator.minor_page_faults() - before) / 20,
         "allocator": allocator.in_force(),
     }
+
+
+def fresh_mapping_faults(megabytes: int) -> float:
+    """The fewest faults that map ``megabytes`` afresh: one per 4 KiB page, or per 2 MiB page where the
+    kernel gives transparent huge pages to every mapping (``always``), requested or not."""
+    try:
+        mode = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        mode = ""
+    return (megabytes << 20) / ((2 << 20) if "[always]" in mode else 4096)
