@@ -171,39 +171,34 @@ def _random_calibration(loaded: LoadedModel, workdir: Path) -> tuple[Path, str]:
 def _runs_from_outcome(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
     """The job's runs (with an unsupported one per batch size taken out before running), in batch order."""
     runs, accuracy = _child_runs(job, outcome)
-    base: dict[str, Any] = {"backend": job.backend, "device": job.device, "precision": job.precision}
-    for bs, reason in job.skipped_batches.items():
-        runs.append(
-            RunRecord(
-                **base, provider=None, batch_size=bs, threads=job.threads, status="unsupported", error=reason
-            )
-        )
+    runs += [_unmeasured(job, bs, job.threads, "unsupported", why) for bs, why in job.skipped_batches.items()]
     runs.sort(key=lambda r: r.batch_size)
     return runs, accuracy
+
+
+def _unmeasured(job: MeasureJob, batch_size: int, threads: int, status: str, error: str | None) -> RunRecord:
+    """A run of ``job`` that never timed anything (failed, timed out or unsupported), with why."""
+    return RunRecord(
+        backend=job.backend,
+        device=job.device,
+        precision=job.precision,
+        provider=None,
+        batch_size=batch_size,
+        threads=threads,
+        status=status,
+        error=error,
+    )
 
 
 def _child_runs(job: MeasureJob, outcome: ChildOutcome) -> tuple[list[RunRecord], dict | None]:
     base: dict[str, Any] = {"backend": job.backend, "device": job.device, "precision": job.precision}
     if not outcome.ok:
         status = "timeout" if outcome.timed_out else "failed"
-        return [
-            RunRecord(
-                **base, provider=None, batch_size=bs, threads=job.threads, status=status, error=outcome.error
-            )
-            for bs in job.batch_sizes
-        ], None
+        return [_unmeasured(job, bs, job.threads, status, outcome.error) for bs in job.batch_sizes], None
     v = outcome.value
     if v.get("unsupported"):
         return [
-            RunRecord(
-                **base,
-                provider=None,
-                batch_size=bs,
-                threads=v["threads"],
-                status="unsupported",
-                error=v["unsupported"],
-            )
-            for bs in job.batch_sizes
+            _unmeasured(job, bs, v["threads"], "unsupported", v["unsupported"]) for bs in job.batch_sizes
         ], None
     acc = v.get("accuracy") or {}
     scaling = list(v.get("scaling") or [])  # the job's, stored once: on its first run
